@@ -1,0 +1,48 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Each installs what is
+# missing first (virtualenv, Python dependencies, the Kafka broker jars), then runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TIMED  := .ci/timed
+DEPS   := $(VENV)/.deps-installed
+JARS   := .cache/kafka/libs/.resolved
+
+.PHONY: all install demo test lint format kafka-jars clean
+
+all: test
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sgmstream needs Python >= 3.11: set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+
+$(DEPS): pyproject.toml | $(BIN)/python
+	@$(TIMED) python-deps $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@touch $@
+
+$(JARS): deploy/kafka/pom.xml
+	@command -v java >/dev/null || { echo "java not found: install Java 17 (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "mvn not found: install Maven (apt-get install maven)"; exit 1; }
+	@$(TIMED) kafka-jars mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.cache/kafka/libs
+	@touch $@
+
+install: $(DEPS) $(JARS)
+
+kafka-jars: $(JARS)
+
+demo: install
+	$(BIN)/sgmstream demo
+
+lint: $(DEPS)
+	@$(TIMED) lint sh -c '$(BIN)/ruff check . && $(BIN)/ruff format --check .'
+
+format: $(DEPS)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+# pytest exits 5 when it collects no test; make treats that, like any non-zero exit, as failure.
+test: install lint
+	@$(TIMED) tests $(BIN)/pytest
+
+clean:
+	$(BIN)/sgmstream kafka down 2>/dev/null || true
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .hypothesis

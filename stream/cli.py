@@ -1,0 +1,231 @@
+"""``sgmstream``: the one front door to every process and tool.
+
+Each subcommand builds its settings at the edge (flags, then ``SGM_...`` environment variables,
+then ``--config FILE``) and hands explicit objects to library code. Errors meant for the user
+(:class:`~stream.exceptions.SgmError`) become one line on stderr and exit status 2; Ctrl+C exits
+with 130. Producer and consumer commands are imported only when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from stream.exceptions import SgmError
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Commands of the design that are not built yet: they say so instead of pretending.
+_NOT_YET = {
+    "worker": "the long-running clustering worker",
+    "aggregator": "the asynchronous model aggregator",
+    "produce": "synthetic multi-source producers",
+    "record": "topic -> file recording",
+    "replay": "file -> topic replay with original timing",
+    "evaluate": "offline evaluation of a recording",
+    "dashboard": "the built-in live dashboard",
+}
+
+
+def _config(args: argparse.Namespace) -> dict:
+    from stream.settings import load_config_file
+
+    path = args.config or os.environ.get("SGM_CONFIG")
+    return load_config_file(Path(path) if path else None)
+
+
+def _kafka_settings(args: argparse.Namespace):
+    from stream.settings import KafkaSettings, load_settings
+
+    flags = {"bootstrap_servers": getattr(args, "bootstrap_servers", None)}
+    return load_settings(KafkaSettings, flags, _config(args))
+
+
+def _local_broker(args: argparse.Namespace):
+    from stream.broker import DEFAULT_HOME, LocalBroker
+    from stream.settings import BrokerSettings, load_settings
+
+    flags = {
+        "port": getattr(args, "port", None),
+        "data_dir": args.data_dir,
+        "heap": getattr(args, "heap", None),
+    }
+    settings = load_settings(BrokerSettings, flags, _config(args))
+    broker = LocalBroker(
+        data_dir=settings.data_dir or DEFAULT_HOME / "data",
+        libs_dir=settings.libs_dir or DEFAULT_HOME / "libs",
+        heap=settings.heap,
+    )
+    return broker, settings
+
+
+def cmd_kafka_up(args: argparse.Namespace) -> int:
+    broker, settings = _local_broker(args)
+    started = time.monotonic()
+    state, is_new = broker.start(port=settings.port, timeout=settings.start_timeout_s)
+    if not is_new:
+        print(
+            f"Kafka {state.kafka_version} is already running at {state.bootstrap_servers} "
+            f"(pid {state.pid}, data {state.data_dir})"
+        )
+        return 0
+    print(
+        f"Kafka {state.kafka_version} is up at {state.bootstrap_servers} in "
+        f"{time.monotonic() - started:.1f} s (pid {state.pid}, data {state.data_dir}, "
+        f"log {broker.log_path}); stop it with `sgmstream kafka down`"
+    )
+    return 0
+
+
+def cmd_kafka_down(args: argparse.Namespace) -> int:
+    broker, _ = _local_broker(args)
+    state = broker.stop()
+    if state is None:
+        print(f"no local Kafka broker is running for {broker.data_dir}")
+    else:
+        print(f"stopped Kafka at {state.bootstrap_servers} (pid {state.pid})")
+    return 0
+
+
+def cmd_kafka_status(args: argparse.Namespace) -> int:
+    from stream.broker import admin_reachable
+
+    broker, _ = _local_broker(args)
+    state = broker.state()
+    if state is None:
+        print(f"not running (data dir {broker.data_dir}); start it with `sgmstream kafka up`")
+        return 1
+    health = "answering" if admin_reachable(state.bootstrap_servers) else "NOT answering"
+    print(
+        f"Kafka {state.kafka_version} running at {state.bootstrap_servers}, {health} "
+        f"(pid {state.pid}, up {time.time() - state.started_at:.0f} s, data {state.data_dir})"
+    )
+    return 0 if health == "answering" else 1
+
+
+def _topic_settings(args: argparse.Namespace):
+    from stream.settings import TopicSettings, load_settings
+
+    sources = tuple(s for s in (args.sources or "").split(",") if s) or None
+    flags = {"sources": sources, "partitions": args.partitions}
+    return load_settings(TopicSettings, flags, _config(args))
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from stream.topics import create_topics, pipeline_topics
+
+    specs = pipeline_topics(_topic_settings(args))
+    kafka = _kafka_settings(args)
+    created = create_topics(kafka, specs)
+    for spec in specs:
+        configs = ", ".join(f"{k}={v}" for k, v in spec.configs.items())
+        verb = "created" if created[spec.name] else "exists "
+        print(f"{verb} {spec.name:<28} partitions={spec.partitions} {configs}".rstrip())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stream.settings import KafkaSettings, TopicSettings
+    from stream.topics import create_topics, pipeline_topics
+
+    broker, settings = _local_broker(args)
+    state, is_new = broker.start(port=settings.port, timeout=settings.start_timeout_s)
+    verb = "started" if is_new else "already running"
+    print(f"[1/2] Kafka {state.kafka_version} {verb} at {state.bootstrap_servers}")
+    specs = pipeline_topics(TopicSettings(sources=("sensors", "payments", "weblogs")))
+    created = create_topics(KafkaSettings(bootstrap_servers=state.bootstrap_servers), specs)
+    print(
+        f"[2/2] topics ready: {len(specs)} ({sum(created.values())} created now): "
+        + ", ".join(spec.name for spec in specs)
+    )
+    print(
+        "Not built yet: producers, workers, aggregator and dashboard, so no records flow. "
+        "The broker keeps running; stop it with `sgmstream kafka down`."
+    )
+    return 0
+
+
+def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        print(f"sgmstream {name}: {_NOT_YET[name]} is not built yet.", file=sys.stderr)
+        return EXIT_USAGE
+
+    return run
+
+
+def _add_broker_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="broker data dir (config, logs, state); default .cache/kafka/data in the checkout",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sgmstream",
+        description="Streaming continual learning on Kafka: Self-Growth Map clustering, "
+        "drift detection and an asynchronously shared model.",
+    )
+    parser.add_argument(
+        "--config", help="YAML/JSON settings file (also SGM_CONFIG); flags and env win over it"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    kafka = commands.add_parser("kafka", help="run a local single-node Kafka broker (KRaft)")
+    kafka_commands = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = kafka_commands.add_parser("up", help="start the broker (fetches its jars on first use)")
+    up.add_argument("--port", type=int, help="client port on 127.0.0.1 (default 9092)")
+    up.add_argument("--heap", help="JVM maximum heap (default 512m)")
+    _add_broker_flags(up)
+    up.set_defaults(run=cmd_kafka_up)
+    down = kafka_commands.add_parser("down", help="stop the broker (SIGTERM, then SIGKILL)")
+    _add_broker_flags(down)
+    down.set_defaults(run=cmd_kafka_down)
+    status = kafka_commands.add_parser("status", help="is it running and answering?")
+    _add_broker_flags(status)
+    status.set_defaults(run=cmd_kafka_status)
+
+    topics = commands.add_parser("topics", help="manage the pipeline's topics")
+    topic_commands = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = topic_commands.add_parser(
+        "create",
+        help="create records.<source>, sgm.assignments, sgm.updates, sgm.deadletter and "
+        "the compacted sgm.global (idempotent)",
+    )
+    create.add_argument("--sources", help="comma-separated source names, e.g. sensors,payments")
+    create.add_argument("--partitions", type=int, help="partitions per records topic (default 4)")
+    create.add_argument("--bootstrap-servers", help="Kafka address (default 127.0.0.1:9092)")
+    create.set_defaults(run=cmd_topics_create)
+
+    demo = commands.add_parser("demo", help="everything on one machine")
+    demo.add_argument("--port", type=int, help="broker port (default 9092)")
+    _add_broker_flags(demo)
+    demo.set_defaults(run=cmd_demo)
+
+    for name, what in _NOT_YET.items():
+        commands.add_parser(name, help=f"{what} (not built yet)").set_defaults(run=_not_yet(name))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SgmError as exc:
+        print(f"sgmstream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sgmstream: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The command line: one clear line for every user mistake, and the local broker lifecycle."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream.broker import free_port
+from stream.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_clear_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_bad_flag_is_reported_by_argparse(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["kafka", "up", "--port", "abc"])
+    assert stop.value.code == 2
+    assert "invalid int value: 'abc'" in capsys.readouterr().err
+
+
+def test_bad_environment_value_names_the_variable(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SGM_BROKER_PORT", "abc")
+    code, _, err = run(capsys, "kafka", "up", "--data-dir", str(tmp_path))
+    assert code == 2
+    assert "SGM_BROKER_PORT" in one_clear_line(err)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("broker: [unclosed", "not valid YAML/JSON"),
+        ("- a list", "must map section names"),
+        ("broker:\n  prot: 1\n", "unknown setting 'prot' under 'broker:'"),
+        ("broker:\n  port: many\n", "setting 'port' is invalid"),
+    ],
+)
+def test_bad_config_file_gets_one_line(capsys, tmp_path, text, message):
+    config = tmp_path / "sgm.yaml"
+    config.write_text(text)
+    code, _, err = run(capsys, "--config", str(config), "kafka", "status")
+    assert code == 2
+    assert message in one_clear_line(err)
+
+
+def test_missing_config_file(capsys, tmp_path):
+    code, _, err = run(capsys, "--config", str(tmp_path / "nope.yaml"), "kafka", "status")
+    assert code == 2
+    assert "cannot read config file" in one_clear_line(err)
+
+
+def test_flags_beat_environment_beat_config_file(monkeypatch, tmp_path):
+    from stream.settings import BrokerSettings, load_config_file, load_settings
+
+    config = tmp_path / "sgm.yaml"
+    config.write_text("broker:\n  port: 1111\n  heap: 1g\n  start_timeout_s: 5\n")
+    sections = load_config_file(config)
+    monkeypatch.setenv("SGM_BROKER_HEAP", "2g")
+    monkeypatch.setenv("SGM_BROKER_PORT", "2222")
+    settings = load_settings(BrokerSettings, {"port": 3333, "heap": None}, sections)
+    assert (settings.port, settings.heap, settings.start_timeout_s) == (3333, "2g", 5.0)
+
+
+def test_missing_java_is_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, _, err = run(capsys, "kafka", "up", "--data-dir", str(tmp_path / "d"))
+    assert code == 2
+    assert "`java` is not installed" in one_clear_line(err)
+
+
+def test_topics_create_needs_sources(capsys):
+    code, _, err = run(capsys, "topics", "create", "--bootstrap-servers", "127.0.0.1:1")
+    assert code == 2
+    assert "no sources named" in one_clear_line(err)
+
+
+def test_commands_not_built_yet_say_so(capsys):
+    code, _, err = run(capsys, "dashboard")
+    assert code == 2
+    assert "not built yet" in one_clear_line(err)
+
+
+@pytest.mark.kafka
+def test_unreachable_broker_is_one_line(capsys):
+    code, _, err = run(
+        capsys,
+        "topics",
+        "create",
+        "--sources",
+        "a",
+        "--bootstrap-servers",
+        f"127.0.0.1:{free_port()}",
+    )
+    assert code == 2
+    assert "cannot reach Kafka" in one_clear_line(err)
+
+
+@pytest.mark.kafka
+def test_topics_create_through_the_cli(capsys, kafka_broker):
+    argv = ["topics", "create", "--sources", "cli1", "--partitions", "2"]
+    argv += ["--bootstrap-servers", kafka_broker.bootstrap_servers]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    assert "created records.cli1" in out
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    assert "exists  records.cli1" in out
+    assert "cleanup.policy=compact" in out
+
+
+@pytest.mark.kafka
+def test_local_broker_up_status_down_repeatedly(capsys, tmp_path, kafka_broker):
+    data = ["--data-dir", str(tmp_path / "broker")]
+    port = str(free_port())
+    code, out, _ = run(capsys, "kafka", "status", *data)
+    assert (code, "not running" in out) == (1, True)
+    for _ in range(2):
+        code, out, _ = run(capsys, "kafka", "up", "--port", port, *data)
+        assert code == 0 and "is up at 127.0.0.1:" + port in out
+        code, out, _ = run(capsys, "kafka", "up", "--port", port, *data)
+        assert code == 0 and "already running" in out
+        code, out, _ = run(capsys, "kafka", "status", *data)
+        assert code == 0 and "answering" in out
+        code, out, _ = run(capsys, "kafka", "down", *data)
+        assert code == 0 and "stopped Kafka" in out
+        code, out, _ = run(capsys, "kafka", "down", *data)
+        assert code == 0 and "no local Kafka broker is running" in out
+
+
+@pytest.mark.kafka
+def test_port_in_use_is_one_line(capsys, tmp_path, kafka_broker):
+    argv = ["kafka", "up", "--port", str(kafka_broker.port), "--data-dir", str(tmp_path / "b")]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert f"port {kafka_broker.port} is already in use" in one_clear_line(err)
