@@ -127,7 +127,11 @@ def _encode(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
             raise SnapshotError(f"cannot snapshot an array of dtype {value.dtype}")
-        return {"__ndarray__": value.ravel().tolist(), "dtype": value.dtype.str, "shape": value.shape}
+        return {
+            "__ndarray__": value.ravel().tolist(),
+            "dtype": value.dtype.str,
+            "shape": value.shape,
+        }
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
@@ -251,7 +255,11 @@ def _join_arrays(value: Any, arrays: dict) -> Any:
             stored = arrays.get(value["__npz__"])
             if stored is None:
                 raise SnapshotError(f"snapshot array {value['__npz__']!r} is missing")
-            return {"__ndarray__": stored.tolist(), "dtype": value["dtype"], "shape": value["shape"]}
+            return {
+                "__ndarray__": stored.tolist(),
+                "dtype": value["dtype"],
+                "shape": value["shape"],
+            }
         return {k: _join_arrays(v, arrays) for k, v in value.items()}
     if isinstance(value, list):
         return [_join_arrays(v, arrays) for v in value]
