@@ -24,9 +24,10 @@ Every further line is one **message**, as it sat on a topic::
   (base64) instead.
 - ``record`` is the message value when it is a JSON object (DESIGN §2: ``source``, ``id``,
   ``event_time``, ``features``, optional ``label``). Replay sends it compactly serialised: same
-  content, not necessarily the same whitespace. Any other value (malformed input on the topic)
-  is kept bytes-for-bytes as ``value_b64`` so that it replays as-is; ``"value_b64": null`` is a
-  tombstone (no value).
+  content, byte for byte when it was compact JSON. Any other value (malformed input on the
+  topic) is kept bytes-for-bytes as ``value_b64`` so that it replays as-is; so is a JSON object
+  that would not survive a parse and re-serialise (a duplicate key, an integer beyond 64 bits).
+  ``"value_b64": null`` is a tombstone (no value).
 - Hand-written lines may leave out everything but ``record``, and may even be a bare record
   (a line without ``record`` / ``value_b64`` is the record itself). Defaults: ``topic`` =
   ``records.<record source>``, ``partition`` = 0, ``offset`` = the line number, ``key`` = null,
@@ -62,6 +63,7 @@ import binascii
 import csv
 import gzip
 import io
+import json
 import re
 import time
 import zlib
@@ -80,11 +82,16 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "CsvMapping",
+    "ProgressLine",
     "Recording",
     "RecordingError",
     "RecordingSource",
     "RecordingSummary",
     "RecordingWriter",
+    "default_header",
+    "human_bytes",
+    "message_to_line",
+    "parse_line",
     "read_csv",
     "read_recording",
 ]
@@ -216,13 +223,36 @@ def _key_field(key: bytes | None) -> dict[str, str | None]:
 
 
 def _json_object(value: bytes | None) -> dict | None:
+    """The value as a JSON object, only if it can be written back without losing anything."""
     if not value:
         return None
     try:
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError:
         return None
-    return parsed if isinstance(parsed, dict) else None
+    if not isinstance(parsed, dict):
+        return None
+    if orjson.dumps(parsed) == value.strip():
+        return parsed  # the common case: compact JSON, replayed byte for byte
+    return _strict_json_object(value)
+
+
+def _strict_json_object(value: bytes) -> dict | None:
+    # Slow path for JSON written with spaces: a duplicate key or a number beyond 64 bits would
+    # not survive a parse and re-serialise, so such values stay bytes (value_b64) instead.
+    try:
+        parsed = json.loads(value, object_pairs_hook=_unique_keys)
+        orjson.dumps(parsed)
+    except (ValueError, TypeError, orjson.JSONEncodeError):
+        return None
+    return parsed
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key")
+    return obj
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -234,6 +264,8 @@ class RecordingSummary:
 
     messages: int
     errors: int
+    lines: int
+    topics: tuple[str, ...]
     first_timestamp_ms: int | None
     last_timestamp_ms: int | None
     max_timestamp_ms: int | None
@@ -270,18 +302,20 @@ class Recording:
                 yield entry
 
     def scan(self) -> RecordingSummary:
-        """Count messages and errors and find the time span, reading the file once."""
-        messages = errors = 0
+        """Count messages and errors and find topics and time span, reading the file once."""
+        messages = errors = lines = 0
         first = last = newest = None
-        for _, entry in self:
+        topics: dict[str, None] = {}
+        for lines, entry in self:  # noqa: B007 (the last line number is the count of lines)
             if isinstance(entry, RecordingError):
                 errors += 1
                 continue
             messages += 1
+            topics[entry.topic] = None
             last = entry.timestamp_ms
             first = last if first is None else first
             newest = last if newest is None else max(newest, last)
-        return RecordingSummary(messages, errors, first, last, newest)
+        return RecordingSummary(messages, errors, lines, tuple(topics), first, last, newest)
 
 
 def read_recording(path: str | Path) -> Recording:
@@ -664,3 +698,52 @@ class RecordingSource(MemorySource):
         self.errors.append(error)
         if self._on_error is not None:
             self._on_error(error)
+
+
+# -------------------------------------------------------------------------------------- progress
+
+
+class ProgressLine:
+    """The status line of ``record`` and ``replay`` on stderr.
+
+    On a terminal it is redrawn in place every ``0.25 s``; elsewhere (a log file, CI) it is
+    printed as a new line every ``5 s`` so that logs stay readable. :meth:`finish` always prints.
+    """
+
+    def __init__(self, stream: IO[str] | None, interval_s: float | None = None):
+        self.stream = stream
+        self._tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+        self.interval_s = interval_s if interval_s is not None else (0.25 if self._tty else 5.0)
+        self._last = time.monotonic()
+        self._width = 0
+
+    def due(self) -> bool:
+        return self.stream is not None and time.monotonic() - self._last >= self.interval_s
+
+    def update(self, text: str) -> None:
+        if self.stream is None:
+            return
+        self._last = time.monotonic()
+        if self._tty:
+            self.stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self, text: str) -> None:
+        if self.stream is None:
+            return
+        if self._tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def human_bytes(size: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")

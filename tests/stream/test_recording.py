@@ -211,4 +211,16 @@ def test_recording_source_polls_messages_and_collects_errors(tmp_path):
     source.commit({("t", 0): 5})
     source.close()
     summary = read_recording(path).scan()
-    assert (summary.messages, summary.errors, summary.span_ms) == (5, 1, 4)
+    assert (summary.messages, summary.errors, summary.lines, summary.span_ms) == (5, 1, 7, 4)
+    assert summary.topics == ("t",)
+
+
+@pytest.mark.parametrize(
+    "value", [b'{"a": 1, "a": 2}', b'{"big": 123456789012345678901234567890}', b'{"x": NaN}']
+)
+def test_json_objects_that_would_not_survive_reserialising_stay_bytes(tmp_path, value):
+    path = tmp_path / "rec.jsonl"
+    with RecordingWriter(path) as out:
+        out.write(Message("t", 0, 0, None, value, 1))
+    assert "value_b64" in path.read_text().splitlines()[1]
+    assert _messages(read_recording(path))[0].value == value
