@@ -1,0 +1,69 @@
+"""Plumbing shared by the drift detectors: snapshot state, growable slot tables, CUSUM steps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Attributes every river drift detector carries that are not learned state of ours.
+_NOT_STATE = frozenset({"_drift_detected"})
+
+
+def private_state(model) -> dict:
+    """The private (learned) attributes of ``model``, copied, for ``Snapshot._get_state``."""
+    state = {}
+    for name, value in vars(model).items():
+        if not name.startswith("_") or name in _NOT_STATE:
+            continue
+        if hasattr(value, "_get_state"):
+            value = {"__detector__": value._get_state()}
+        elif isinstance(value, np.ndarray):
+            value = value.copy()
+        elif isinstance(value, dict):
+            value = dict(value)
+        state[name] = value
+    return state
+
+
+def restore_private_state(model, state: dict) -> None:
+    """Inverse of :func:`private_state` on a freshly built (``_reset``) model."""
+    for name, value in state.items():
+        current = getattr(model, name, None)
+        if isinstance(value, dict) and "__detector__" in value:
+            current._set_state(value["__detector__"])
+        elif isinstance(current, np.ndarray):
+            setattr(model, name, np.asarray(value, dtype=current.dtype).reshape(np.shape(value)))
+        else:
+            setattr(model, name, value)
+
+
+def grown(array: np.ndarray, size: int, fill) -> np.ndarray:
+    """``array`` extended along its first axis to at least ``size`` rows (capacity doubles)."""
+    if array.shape[0] >= size:
+        return array
+    capacity = max(size, 2 * array.shape[0], 4)
+    out = np.full((capacity, *array.shape[1:]), fill, dtype=array.dtype)
+    out[: array.shape[0]] = array
+    return out
+
+
+@njit(cache=True)
+def bernoulli_llr(bit: bool, p_null: float, p_alt: float) -> float:
+    """Log-likelihood ratio of one Bernoulli observation, alternative rate vs in-control rate."""
+    if bit:
+        return math.log(p_alt / p_null)
+    return math.log((1.0 - p_alt) / (1.0 - p_null))
+
+
+@njit(cache=True)
+def upper_bound(rate: float, n: float, z: float) -> float:
+    """One-sided normal confidence bound of an estimated rate (``z`` < 0 gives the lower one).
+
+    Detectors use the bound that is least favourable to an alarm as their in-control rate, so
+    the error of an estimated reference does not turn into false alarms.
+    """
+    if n <= 0.0:
+        return rate
+    return rate + z * math.sqrt(max(rate * (1.0 - rate), 0.0) / n)

@@ -1,0 +1,398 @@
+"""Cluster-wise first, global second: the drift monitor of a Self-Growth Map."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from river.base import DriftDetector
+
+from models.base import Snapshot
+from models.drift._common import private_state, restore_private_state
+from models.drift.events import DriftEvent
+from models.drift.exceedance import _ExceedanceTable
+from models.drift.hellinger import HellingerShift
+from models.drift.rate import RateCUSUM
+from models.drift.share import DOWN, NEW, UP, ShareCUSUM
+
+__all__ = ["DriftMonitor"]
+
+# When several detectors fire on the same record, the most specific one names the event.
+_PRIORITY = ("cluster_novelty", "cluster_share", "share_hellinger", "global_novelty", "global_qe")
+
+
+class DriftMonitor(Snapshot, DriftDetector):
+    """Active drift detection on the output of a clustering map, per cluster and globally.
+
+    A drift confined to a small cluster barely moves map-wide statistics, so the monitor watches
+    every cluster on its own first:
+
+    * **cluster novelty** - per cluster, an exceedance CUSUM (see ``ExceedanceCUSUM``) on its
+      members' novelty (distance to the winning neuron over that neuron's radius). It fires when
+      a cluster's members keep landing outside its usual neighbourhood: the cluster moved, or new
+      records settle next to it.
+    * **cluster share** - per cluster, Bernoulli CUSUMs on its share of the traffic (see
+      ``ShareCUSUM``): shares that rise or fall by ``ratio``, clusters that vanish, and clusters
+      that newly appear and reach ``new_share``.
+
+    and the map as a whole second:
+
+    * **global novelty** - the rate of records outside every neuron's radius (``RateCUSUM``);
+    * **global QE** - an exceedance CUSUM on the winner distance of all records (quantization
+      error);
+    * **share Hellinger** - the shift of the whole cluster-share distribution between windows
+      (``HellingerShift``, chi-square calibrated).
+
+    Every detector's false alarm rate is bounded by construction (at most one in
+    ``exp(threshold)`` records per CUSUM, ``alpha`` per Hellinger window), without tuning on
+    drifted data. One drift gives one event: once any detector fires the monitor emits a typed
+    ``DriftEvent``, stays silent for ``cooldown`` records while the map re-adapts and its
+    references re-learn (the references of the clusters concerned are discarded; the shares are
+    estimated afresh), then re-arms. Records are processed in order and the result does not
+    depend on how the stream is cut into batches.
+
+    The event's ``evidence`` carries the pre-drift quantization-error band of the clusters
+    concerned (mean, standard deviation and count of their in-control winner distances), which
+    ``ReadaptationTracker`` uses to time the map's recovery.
+
+    Parameters
+    ----------
+    threshold
+        CUSUM decision threshold of every CUSUM (log-likelihood ratio units).
+    cooldown
+        Records after an event during which no further event is raised.
+    warmup
+        Records before share and rate detectors are armed (after the start and after an event).
+    level
+        In-control exceedance probability of the novelty and QE references.
+    alarm_rate
+        Exceedance rate the novelty and QE CUSUMs are tuned to detect.
+    reference_size
+        In-control values kept per cluster for the novelty reference.
+    min_reference
+        Members a cluster needs before its novelty is tested.
+    ratio
+        Share (and global novelty rate) change factor to detect.
+    horizon
+        Memory of share and rate estimates, in records.
+    min_share
+        Shares below this are not tested for decrease.
+    new_share
+        Share at which a newly appeared cluster is reported.
+    window
+        Records per Hellinger window.
+    alpha
+        Per-window false alarm probability of the Hellinger test.
+    min_distance
+        Smallest Hellinger distance reported.
+
+    Attributes
+    ----------
+    drift_detected
+        Whether the last update raised an event.
+    n_records
+        Records seen.
+    events
+        Every event raised so far, oldest first.
+
+    Examples
+    --------
+    A stream with three clusters; from record 20,000 on, the smallest one (5% of the records)
+    is displaced and its members land three times farther from their neurons:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(11)
+    >>> n = 30_000
+    >>> cluster = rng.choice([10, 20, 30], size=n, p=[0.6, 0.35, 0.05])
+    >>> distance = rng.gamma(4.0, 0.25, n)
+    >>> distance[(cluster == 30) & (np.arange(n) >= 20_000)] *= 3.0
+    >>> novelty = distance / 2.0
+    >>> monitor = DriftMonitor()
+    >>> events = monitor.update_many(cluster, distance, novelty, event_time=np.arange(n) / 100)
+    >>> [(e.kind, e.clusters, e.index, e.detector) for e in events]
+    [('moved_cluster', (30,), 20262, 'cluster_novelty')]
+
+    References
+    ----------
+    E. S. Page, "Continuous inspection schemes", Biometrika 41, 1954.
+    M. R. Reynolds Jr. and Z. G. Stoumbos, "A CUSUM chart for monitoring a proportion when
+    inspecting continuously", Journal of Quality Technology 31(1), 1999.
+    G. Ditzler and R. Polikar, "Hellinger distance based drift detection for nonstationary
+    environments", IEEE SSCI CIDUE, 2011.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 16.0,
+        cooldown: int = 2000,
+        warmup: int = 2000,
+        level: float = 0.05,
+        alarm_rate: float = 0.5,
+        reference_size: int = 512,
+        min_reference: int = 64,
+        ratio: float = 2.0,
+        horizon: int = 20000,
+        min_share: float = 0.005,
+        new_share: float = 0.01,
+        window: int = 1000,
+        alpha: float = 1e-4,
+        min_distance: float = 0.05,
+    ):
+        super().__init__()
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.warmup = warmup
+        self.level = level
+        self.alarm_rate = alarm_rate
+        self.reference_size = reference_size
+        self.min_reference = min_reference
+        self.ratio = ratio
+        self.horizon = horizon
+        self.min_share = min_share
+        self.new_share = new_share
+        self.window = window
+        self.alpha = alpha
+        self.min_distance = min_distance
+        self._reset()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._novelty = _ExceedanceTable(self.reference_size)
+        self._qe = _ExceedanceTable(self.reference_size)
+        self._qe.ensure(1)
+        self._share = ShareCUSUM(
+            ratio=self.ratio,
+            threshold=self.threshold,
+            warmup=self.warmup,
+            horizon=self.horizon,
+            min_share=self.min_share,
+            new_share=self.new_share,
+        )
+        self._rate = RateCUSUM(
+            ratio=self.ratio, threshold=self.threshold, warmup=self.warmup, horizon=self.horizon
+        )
+        self._hellinger = HellingerShift(
+            window=self.window, alpha=self.alpha, min_distance=self.min_distance
+        )
+        self._n = 0
+        self._quiet_until = 0
+        self._events: list = []
+
+    def _get_state(self) -> dict:
+        state = private_state(self)
+        state["_events"] = [event.to_dict() for event in self._events]
+        return state
+
+    def _set_state(self, state: dict) -> None:
+        state = dict(state)
+        events = state.pop("_events", [])
+        restore_private_state(self, state)
+        self._events = [DriftEvent.from_dict(event) for event in events]
+
+    @property
+    def n_records(self) -> int:
+        return self._n
+
+    @property
+    def events(self) -> list[DriftEvent]:
+        return list(self._events)
+
+    # -- river interface -----------------------------------------------------------------------
+
+    def update(self, x: dict) -> None:
+        """One record: ``{"cluster": int, "distance": float, "novelty": float}`` and optionally
+        ``"event_time"`` (seconds)."""
+        time = x.get("event_time")
+        self.update_many(
+            np.array([x["cluster"]], dtype=np.int64),
+            np.array([x["distance"]], dtype=np.float64),
+            np.array([x["novelty"]], dtype=np.float64),
+            None if time is None else np.array([time], dtype=np.float64),
+        )
+
+    # -- batch interface -----------------------------------------------------------------------
+
+    def update_many(self, cluster, distance, novelty, event_time=None) -> list[DriftEvent]:
+        """Feed one batch of a map's output, in stream order; returns the events it raised.
+
+        Parameters
+        ----------
+        cluster
+            Cluster id of every record (int).
+        distance
+            Distance of every record to its winning neuron.
+        novelty
+            Distance over the winner's radius (> 1: outside every neuron's radius).
+        event_time
+            Event time of every record in seconds, or ``None``.
+        """
+        cluster = np.ascontiguousarray(cluster, dtype=np.int64)
+        distance = np.ascontiguousarray(distance, dtype=np.float64)
+        novelty = np.ascontiguousarray(novelty, dtype=np.float64)
+        n = len(cluster)
+        if len(distance) != n or len(novelty) != n:
+            raise ValueError("cluster, distance and novelty must have the same length")
+        times = None if event_time is None else np.asarray(event_time, dtype=np.float64)
+        slots = self._share._slots(cluster)
+        self._novelty.ensure(len(self._share._slot_of))
+        inputs = _Batch(slots, distance, novelty, novelty > 1.0, cluster, self._n)
+
+        raised = []
+        start = 0
+        while start < n:
+            before = copy.deepcopy(self._scanners())
+            hits = self._scan_all(inputs, start, n)
+            first = min((hit for hit in hits.values() if hit >= 0), default=-1)
+            if first < 0:
+                break
+            # Rewind the detectors that ran past the first alarm, and bring every detector to
+            # exactly that record, so that the reaction below starts from a consistent state.
+            self._restore(before)
+            hits = self._scan_all(inputs, start, first + 1)
+            name = next(d for d in _PRIORITY if hits.get(d) == first)
+            time = None if times is None else float(times[first])
+            event = self._event(name, self._n + first, time)
+            self._react(event)
+            raised.append(event)
+            start = first + 1
+        self._n += n
+        self._events.extend(raised)
+        self._drift_detected = bool(raised) and raised[-1].index == self._n - 1
+        return raised
+
+    def _scanners(self) -> tuple:
+        return (self._novelty, self._qe, self._share, self._rate, self._hellinger)
+
+    def _restore(self, saved: tuple) -> None:
+        self._novelty, self._qe, self._share, self._rate, self._hellinger = saved
+
+    def _scan_all(self, batch: _Batch, start: int, stop: int) -> dict:
+        quiet, offset = self._quiet_until, batch.offset
+        zeros = np.zeros(len(batch.slots), dtype=np.int64)
+        return {
+            "cluster_novelty": self._novelty.scan(
+                self, batch.novelty, batch.distance, batch.slots, start, stop, offset, quiet
+            ),
+            "global_qe": self._qe.scan(
+                self, batch.distance, batch.distance, zeros, start, stop, offset, quiet
+            ),
+            "cluster_share": self._share._table.scan(
+                self._share, batch.slots, start, stop, offset, quiet
+            ),
+            "global_novelty": self._rate._scan(batch.novel, start, stop, offset, quiet),
+            "share_hellinger": self._hellinger._scan(batch.ids, start, stop, offset, quiet),
+        }
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _event(self, detector: str, index: int, time: float | None) -> DriftEvent:
+        ids = self._share._ids
+        threshold = self.threshold
+        evidence: dict = {}
+        if detector == "cluster_novelty":
+            slot = int(np.argmax(self._novelty.stat))
+            statistic = float(self._novelty.stat[slot])
+            observed = self._novelty.observed(slot)
+            # Nearly all members out of place: the cluster itself moved. Fewer: new records
+            # settle beside a cluster that is still there.
+            kind = "moved_cluster" if observed >= 0.5 else "new_cluster"
+            slots = [slot]
+            evidence = {
+                "observed_exceedance": observed,
+                "reference_exceedance": float(self._novelty.p_null[slot]),
+                "novelty_limit": float(self._novelty.limit[slot]),
+            }
+        elif detector == "cluster_share":
+            table = self._share._table
+            slot, direction = table.fired_slot, table.fired_direction
+            statistic = float(max(table.up[slot], table.down[slot]))
+            observed = table.observed(slot, direction)
+            reference = float(table.rate[slot])
+            if direction == NEW:
+                kind = "new_cluster"
+                reference = 0.1 * self.new_share
+            elif direction == DOWN and observed <= 0.1 * reference:
+                kind = "vanished_cluster"
+            else:
+                kind = "share_change"
+            slots = [slot]
+            evidence = {"reference_share": reference, "observed_share": observed}
+            evidence["direction"] = {UP: 1.0, DOWN: -1.0, NEW: 1.0}[direction]
+        elif detector == "share_hellinger":
+            h2, threshold, parts = self._hellinger.last_alarm
+            statistic = h2
+            kind = "share_change"
+            ranked = sorted(parts, key=parts.get, reverse=True)
+            top, total, covered = [], sum(parts.values()), 0.0
+            for cluster in ranked:  # the clusters that explain most of the distance
+                top.append(cluster)
+                covered += parts[cluster]
+                if covered >= 0.8 * total:
+                    break
+            slots = [self._share._slot_of[c] for c in top if c in self._share._slot_of]
+            evidence = {"hellinger": float(np.sqrt(h2))}
+        else:
+            kind, slots = "global", []
+            if detector == "global_novelty":
+                statistic = self._rate.statistic
+                evidence = {
+                    "reference_rate": self._rate.rate,
+                    "observed_rate": self._rate.observed(),
+                }
+            else:
+                statistic = float(self._qe.stat[0])
+                evidence = {"observed_exceedance": self._qe.observed(0)}
+        clusters = tuple(int(ids[s]) for s in slots)
+        reference = self._novelty.reference(slots) if slots else np.zeros(0)
+        if len(reference) < 2:
+            reference = self._qe.reference([0])
+        if len(reference) >= 2:
+            evidence["reference_qe_mean"] = float(np.mean(reference))
+            evidence["reference_qe_std"] = float(np.std(reference, ddof=1))
+            evidence["reference_qe_count"] = float(len(reference))
+        return DriftEvent(kind, clusters, index, time, detector, statistic, threshold, evidence)
+
+    def _react(self, event: DriftEvent) -> None:
+        """Silence everything for the cool-down; forget references that the drift invalidated."""
+        self._quiet_until = event.index + 1 + self.cooldown
+        for cluster in event.clusters:
+            self._novelty.clear(self._share._slot_of[cluster])
+        self._novelty.stat[:] = 0.0
+        self._qe.stat[:] = 0.0
+        if event.kind == "global":
+            self._qe.clear(0)
+        self._share._table.restart()
+        self._rate._restart()
+        self._hellinger._restart()
+
+    # -- check-suite hooks ---------------------------------------------------------------------
+
+    @classmethod
+    def _unit_test_params(cls):
+        yield {}
+        yield {"cooldown": 500, "warmup": 500, "window": 300, "reference_size": 128}
+
+    @classmethod
+    def _check_stream(cls, rng: np.random.Generator, n: int) -> list[dict]:
+        cluster = rng.choice([1, 2, 5, 9], size=n, p=[0.5, 0.3, 0.18, 0.02])
+        distance = rng.gamma(3.0, 0.2, n) * (1.0 + 0.1 * cluster)
+        novelty = distance / 1.2
+        time = 1.7e9 + np.cumsum(rng.exponential(0.01, n))
+        return [
+            {"cluster": int(c), "distance": float(d), "novelty": float(v), "event_time": float(t)}
+            for c, d, v, t in zip(cluster, distance, novelty, time, strict=True)
+        ]
+
+
+class _Batch:
+    """One batch of map output, in the forms the detectors read."""
+
+    def __init__(self, slots, distance, novelty, novel, ids, offset):
+        self.slots = slots
+        self.distance = distance
+        self.novelty = novelty
+        self.novel = np.ascontiguousarray(novel)
+        self.ids = ids
+        self.offset = offset
