@@ -1,0 +1,613 @@
+"""Mixed-type online encoding: records of every source -> one numeric feature space (DESIGN §2).
+
+See :class:`MixedEncoder` for the method and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from models.base import SnapshotError, _decode, _encode
+from stream.records import Record
+from stream.schema import SchemaRegistry, category_name
+
+__all__ = ["MixedEncoder"]
+
+_SNAPSHOT_FORMAT = 1
+_TYPE_NAME = "stream.encoding.MixedEncoder"
+# Edges of the five equally likely bins of a standard normal: numeric fields take part in the
+# co-occurrence statistics of categorical values as "which fifth of its range is it in".
+_NORMAL_QUINTILES = np.array([-0.8416, -0.2533, 0.2533, 0.8416])
+_OTHER = "\x00other"  # the shared value of a field once it has max_categories distinct values
+_WARM_COUNT = 30  # values needed before the running scale is trusted to winsorise with
+_MEAN_ABS_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean absolute deviation -> sigma for a normal
+_MAD_TO_SIGMA = 1.4826  # median absolute deviation -> sigma for a normal
+_TEXT_OR_NONE = {str, type(None)}
+
+
+class MixedEncoder:
+    """Online encoder of heterogeneous records into one float matrix, ``NaN`` = missing.
+
+    Every field becomes one or a few columns of a shared space, named by field, so records of
+    different sources meet where they share fields and leave the other columns missing (``NaN``,
+    never zero: the map's distance skips or re-weights missing dimensions). Fields and
+    categories may appear mid-stream; new columns are appended, existing ones keep their place.
+    The scale is chosen so that "distance" means the same for every kind of field: for two
+    random records, each field contributes an expected squared difference of 2, the value of a
+    standardised numeric field.
+
+    * **numeric**: standardised with running mean and variance, ``z = (x - mean) / std``.
+      Outliers are kept from wrecking the scale twice: a value enters the statistics
+      winsorised to ``mean +- outlier_sigma * std`` (to a robust median / MAD bound while fewer
+      than 30 values are known), so one ``1e9`` moves the scale by a bounded step; and the
+      output is clipped to ``+-clip``, so one record cannot dominate a distance.
+    * **categorical**: embedded in at most ``max_dims`` learned coordinates (not a one-hot).
+      Each value has a profile: its identity, plus how the other fields are distributed in the
+      records where it occurs (other categories, ordinal levels, quintiles of numeric fields),
+      estimated from co-occurrence counts with a small prior towards the overall distribution.
+      Two values are as far apart as their profiles (Hellinger distance for the context part,
+      weighted ``1 - self_weight``): values seen in similar company end up close, as in
+      context-based categorical distances, and the identity part keeps values distinct when the
+      context says nothing. A frequency-weighted classical scaling (PCA of the profiles) gives
+      the coordinates, scaled to unit weighted variance (the "expected squared difference 2"
+      rule), so a rare value cannot blow up distances the way a standardised one-hot column
+      does (``1 / sqrt(p)``) and a field counts once whatever its number of values.
+    * **ordinal**: one column, the value's ridit score (the share of records below the level
+      plus half of those at it, learned from the stream), standardised. Order is kept, and two
+      levels are as far apart as the share of records between them.
+
+    Coordinates are recomputed every ``refresh_every`` records, and at once for fields with a new
+    value. A refresh is aligned to the previous coordinates by an orthogonal Procrustes rotation,
+    so a map learned on the old coordinates stays valid; as counts grow, refreshes move the
+    coordinates less and less. Statistics are updated once per ``learn_many`` batch.
+
+    Parameters
+    ----------
+    types
+        Field name -> ``numeric`` | ``categorical`` | ``ordinal``. Undeclared fields are typed
+        by their first value: numbers numeric, strings (and booleans) categorical.
+    levels
+        Ordinal field name -> its levels in increasing order (required for ordinal fields).
+    max_dims
+        Most coordinates one categorical field gets.
+    self_weight
+        Share of a categorical value's distance that is its identity (the rest is context).
+    max_categories
+        Distinct values tracked per categorical field; further values share one more, "other".
+        Memory grows with the square of the total number of values of all fields.
+    refresh_every
+        Records between two recomputations of the coordinates.
+    clip
+        Bound of a standardised numeric value.
+    outlier_sigma
+        How many standard deviations a value may lie from the mean before it is winsorised.
+    smoothing
+        Pseudo-count pulling a rare value's context towards the overall distribution.
+
+    Examples
+    --------
+    >>> encoder = MixedEncoder(levels={"size": ["S", "M", "L"]}, types={"size": "ordinal"})
+    >>> rng = np.random.default_rng(0)
+    >>> batch = []
+    >>> for i in range(400):
+    ...     group = i % 2
+    ...     colour = str(rng.choice(["red", "orange"] if group else ["blue", "teal"]))
+    ...     features = {"weight": float(rng.normal(10 * group, 1)), "colour": colour,
+    ...                 "size": "L" if group else str(rng.choice(["S", "M"]))}
+    ...     batch.append(Record("shop", str(i), 0, features))
+    >>> X = encoder.learn_transform_many(batch)
+    >>> encoder.feature_names
+    ['weight', 'size', 'colour#0', 'colour#1', 'colour#2']
+    >>> colour = encoder.embedding("colour")
+    >>> def distance(a, b):
+    ...     return round(float(np.linalg.norm(colour[a] - colour[b])), 2)
+    >>> distance("red", "orange"), distance("red", "blue")  # red goes with orange, not blue
+    (1.31, 1.77)
+    >>> {level: round(float(x[0]), 2) for level, x in encoder.embedding("size").items()}
+    {'S': -1.49, 'M': -0.54, 'L': 0.94}
+    >>> encoder.transform_many([Record("shop", "x", 0, {"weight": 15.0, "size": "S"})]).round(2)
+    array([[ 1.95, -1.49,   nan,   nan,   nan]])
+
+    References
+    ----------
+    Ahmad, A. and Dey, L. (2007). A k-mean clustering algorithm for mixed numeric and
+    categorical data. Data & Knowledge Engineering 63(2). (Context-based value distances.)
+    Zhang, Y. and Cheung, Y. (2022). A new distance metric exploiting heterogeneous
+    interattribute relationship for ordinal-and-nominal-attribute data clustering. IEEE
+    Transactions on Cybernetics 52(2). (Unified distances for heterogeneous attributes.)
+    """
+
+    def __init__(
+        self,
+        types: Mapping[str, str] | None = None,
+        levels: Mapping[str, list[str]] | None = None,
+        max_dims: int = 8,
+        self_weight: float = 0.5,
+        max_categories: int = 64,
+        refresh_every: int = 1000,
+        clip: float = 5.0,
+        outlier_sigma: float = 4.0,
+        smoothing: float = 1.0,
+    ):
+        self.types = types
+        self.levels = levels
+        self.max_dims = max_dims
+        self.self_weight = self_weight
+        self.max_categories = max_categories
+        self.refresh_every = refresh_every
+        self.clip = clip
+        self.outlier_sigma = outlier_sigma
+        self.smoothing = smoothing
+        self._check_params()
+        self._reset()
+
+    @classmethod
+    def from_registry(cls, registry: SchemaRegistry, **params: Any) -> MixedEncoder:
+        """An encoder typed by the declared fields of every source in ``registry``."""
+        specs = registry.field_types()
+        types = {name: spec.type for name, spec in specs.items()}
+        levels = {
+            name: list(spec.categories) for name, spec in specs.items() if spec.type == "ordinal"
+        }
+        return cls(types=types, levels=levels, **params)
+
+    def _check_params(self) -> None:
+        for name, kind in (self.types or {}).items():
+            if kind not in ("numeric", "categorical", "ordinal"):
+                raise ValueError(f"field {name!r}: unknown type {kind!r}")
+            if kind == "ordinal" and not (self.levels or {}).get(name):
+                raise ValueError(f"ordinal field {name!r} needs its levels")
+        if not 0.0 <= self.self_weight <= 1.0:
+            raise ValueError("self_weight is a share, between 0 and 1")
+        if self.max_dims < 1 or self.max_categories < 2 or self.refresh_every < 1:
+            raise ValueError("max_dims >= 1, max_categories >= 2 and refresh_every >= 1")
+
+    def _reset(self) -> None:
+        self._fields: dict[str, str] = {}  # name -> kind, in order of appearance
+        self._columns: dict[str, list[int]] = {}  # name -> output columns
+        self._column_names: list[str] = []
+        self._stats: dict[str, list[float]] = {}  # numeric name -> [count, mean, m2]
+        self._values: dict[str, list[str]] = {}  # categorical / ordinal name -> values
+        self._lookup: dict[str, dict[str, int]] = {}  # value -> position in _values[name]
+        self._tokens: dict[str, list[int]] = {}  # name -> co-occurrence row of each value / bin
+        self._embeddings: dict[str, np.ndarray] = {}  # categorical: values x columns
+        self._positions: dict[str, np.ndarray] = {}  # ordinal: standardised ridit per level
+        self._cooc = np.zeros((0, 0))
+        self._n_tokens = 0
+        self._stale: set[str] = set()  # fields with values that have no coordinates yet
+        self._since_refresh = 0
+        self._seen_at_refresh = 0  # records learned up to the last full refresh
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Name of every output column, in column order (``field`` or ``field#k``)."""
+        return list(self._column_names)
+
+    def embedding(self, field: str) -> dict[str, np.ndarray]:
+        """The current coordinates of each value of a categorical or ordinal field."""
+        if self._fields.get(field) == "ordinal":
+            return {v: self._positions[field][i : i + 1] for i, v in enumerate(self._values[field])}
+        table = self._embeddings.get(field, np.zeros((0, 0)))
+        return {v: table[i] for i, v in enumerate(self._values.get(field, [])) if i < len(table)}
+
+    def learn_many(self, records: Iterable[Record | Mapping]) -> None:
+        """Update the statistics with a batch of records (or feature dicts)."""
+        self._learn(self._extract(_features_of(records), grow=True))
+
+    def transform_many(self, records: Iterable[Record | Mapping]) -> np.ndarray:
+        """The records as an ``(n, d)`` float64 matrix; ``NaN`` where a value is missing."""
+        return self._transform(self._extract(_features_of(records), grow=False))
+
+    def learn_transform_many(self, records: Iterable[Record | Mapping]) -> np.ndarray:
+        """Learn a batch, then encode it with the updated statistics."""
+        columns = self._extract(_features_of(records), grow=True)
+        self._learn(columns)
+        return self._transform(columns)
+
+    # -- extraction: records -> one array per field -------------------------------------------
+
+    def _extract(self, features: list[Mapping], grow: bool) -> tuple[int, dict[str, np.ndarray]]:
+        if grow:
+            self._add_new_fields(features)
+        out = {}
+        for name, kind in self._fields.items():
+            raw = [f.get(name) for f in features]
+            if kind == "numeric":
+                out[name] = _as_floats(raw)
+            else:
+                out[name] = self._codes(name, raw, grow=grow and kind == "categorical")
+        return len(features), out
+
+    def _add_new_fields(self, features: list[Mapping]) -> None:
+        names: dict[str, None] = {}
+        for f in features:
+            names.update(dict.fromkeys(f))
+        for name in names:
+            if name in self._fields:
+                continue
+            kind = (self.types or {}).get(name) or _infer_kind(f.get(name) for f in features)
+            if kind is not None:
+                self._add_field(name, kind)
+
+    def _add_field(self, name: str, kind: str) -> None:
+        self._fields[name] = kind
+        self._columns[name] = []
+        if kind == "numeric":
+            self._stats[name] = [0.0, 0.0, 0.0]
+            self._tokens[name] = self._new_tokens(len(_NORMAL_QUINTILES) + 1)
+            self._add_columns(name, 1)
+        elif kind == "ordinal":
+            self._values[name] = [str(level) for level in self.levels[name]]
+            self._lookup[name] = {v: i for i, v in enumerate(self._values[name])}
+            self._tokens[name] = self._new_tokens(len(self._values[name]))
+            self._positions[name] = _ridit_positions(np.zeros(len(self._values[name])))
+            self._add_columns(name, 1)
+        else:
+            self._values[name], self._lookup[name], self._tokens[name] = [], {}, []
+            self._embeddings[name] = np.zeros((0, 0))
+
+    def _add_columns(self, name: str, count: int) -> None:
+        kind = self._fields[name]
+        for _ in range(count):
+            column = len(self._column_names)
+            label = name if kind != "categorical" else f"{name}#{len(self._columns[name])}"
+            self._columns[name].append(column)
+            self._column_names.append(label)
+
+    def _new_tokens(self, count: int) -> list[int]:
+        first = self._n_tokens
+        self._n_tokens += count
+        if self._n_tokens > len(self._cooc):
+            grown = np.zeros((max(self._n_tokens, 2 * len(self._cooc)),) * 2)
+            grown[: len(self._cooc), : len(self._cooc)] = self._cooc
+            self._cooc = grown
+        return list(range(first, self._n_tokens))
+
+    def _codes(self, name: str, raw: list, grow: bool) -> np.ndarray:
+        if not set(map(type, raw)) <= _TEXT_OR_NONE:
+            raw = [_as_category(v) for v in raw]
+        lookup = self._lookup[name]
+        if grow:
+            new = [v for v in dict.fromkeys(raw) if v is not None and v not in lookup]
+            for value in new:
+                self._add_value(name, value)
+            if new and _OTHER in lookup:  # values past the cap are counted as "other"
+                other = lookup[_OTHER]
+                codes = [lookup.get(v, other) if v is not None else -1 for v in raw]
+                return np.array(codes, dtype=np.int64)
+        return np.array([lookup.get(v, -1) for v in raw], dtype=np.int64)
+
+    def _add_value(self, name: str, value: str) -> None:
+        lookup = self._lookup[name]
+        if len(lookup) >= self.max_categories:
+            if _OTHER in lookup:
+                return
+            value = _OTHER
+        lookup[value] = len(self._values[name])
+        self._values[name].append(value)
+        self._tokens[name].extend(self._new_tokens(1))
+        self._stale.add(name)
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def _learn(self, extracted: tuple[int, dict[str, np.ndarray]]) -> None:
+        n, columns = extracted
+        if n == 0:
+            return
+        for name, kind in self._fields.items():
+            if kind == "numeric":
+                self._update_stats(name, columns[name])
+        self._count_cooccurrences(n, columns)
+        self._since_refresh += n
+        # Early on, every doubling of the data refreshes (estimates change fast while counts are
+        # small); later, every refresh_every records.
+        if self._since_refresh >= min(self.refresh_every, max(self._seen_at_refresh, 1)):
+            self._refresh(list(self._fields))
+        elif self._stale:
+            self._refresh(sorted(self._stale))
+
+    def _update_stats(self, name: str, x: np.ndarray) -> None:
+        x = x[~np.isnan(x)]
+        if len(x) == 0:
+            return
+        count, mean, m2 = self._stats[name]
+        low, high = self._winsor_bounds(count, mean, m2, x)
+        x = np.clip(x, low, high)
+        # Chan et al.'s parallel update: merge the batch's moments into the running ones.
+        n_b, mean_b = len(x), float(x.mean())
+        m2_b = float(((x - mean_b) ** 2).sum())
+        total = count + n_b
+        delta = mean_b - mean
+        self._stats[name] = [
+            total,
+            mean + delta * n_b / total,
+            m2 + m2_b + delta * delta * count * n_b / total,
+        ]
+
+    def _winsor_bounds(self, count: float, mean: float, m2: float, x: np.ndarray) -> tuple:
+        if count >= _WARM_COUNT:
+            spread = self.outlier_sigma * np.sqrt(m2 / count)
+            return (mean - spread, mean + spread) if spread > 0 else (-np.inf, np.inf)
+        # Not enough history to trust: bound the batch by its own robust scale instead.
+        median = float(np.median(x))
+        deviation = np.abs(x - median)
+        sigma = _MAD_TO_SIGMA * float(np.median(deviation))
+        if sigma == 0.0:  # more than half the values equal (zero-inflated): use the mean
+            sigma = _MEAN_ABS_TO_SIGMA * float(deviation.mean())
+        if sigma == 0.0:
+            return -np.inf, np.inf
+        return median - self.outlier_sigma * sigma, median + self.outlier_sigma * sigma
+
+    def _token_matrix(self, n: int, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Co-occurrence row of each record's value of each field (-1 where missing)."""
+        tokens = np.full((n, len(self._fields)), -1, dtype=np.int64)
+        for j, (name, kind) in enumerate(self._fields.items()):
+            table = np.asarray(self._tokens[name] + [-1], dtype=np.int64)
+            if kind == "numeric":
+                z = self._standardise(name, columns[name])
+                codes = np.searchsorted(_NORMAL_QUINTILES, z)
+                codes[np.isnan(z)] = -1
+            else:
+                codes = columns[name]
+            tokens[:, j] = table[codes]
+        return tokens
+
+    def _count_cooccurrences(self, n: int, columns: dict[str, np.ndarray]) -> None:
+        if not any(kind == "categorical" for kind in self._fields.values()):
+            return  # only categorical embeddings read the pair counts
+        tokens = self._token_matrix(n, columns)
+        rows, cols = np.nonzero(tokens >= 0)
+        indicator = scipy.sparse.csr_matrix(
+            (np.ones(len(rows)), (rows, tokens[rows, cols])), shape=(n, len(self._cooc))
+        )
+        pairs = (indicator.T @ indicator).tocoo()
+        np.add.at(self._cooc, (pairs.row, pairs.col), pairs.data)
+
+    # -- coordinates -----------------------------------------------------------------------------
+
+    def _refresh(self, names: list[str]) -> None:
+        for name in names:
+            kind = self._fields[name]
+            if kind == "categorical":
+                self._refresh_categorical(name)
+            elif kind == "ordinal":
+                self._positions[name] = _ridit_positions(self._counts(name))
+        self._stale.clear()
+        if len(names) == len(self._fields):
+            self._seen_at_refresh += self._since_refresh
+            self._since_refresh = 0
+
+    def _counts(self, name: str) -> np.ndarray:
+        tokens = self._tokens[name]
+        return self._cooc[tokens, tokens].copy()
+
+    def _refresh_categorical(self, name: str) -> None:
+        counts = self._counts(name)
+        if counts.sum() <= 0 or len(counts) < 2:
+            self._embeddings[name] = np.zeros((len(counts), len(self._columns[name])))
+            return
+        weights = counts / counts.sum()
+        coordinates = _weighted_scaling(self._profiles(name, counts), weights, self.max_dims)
+        previous = self._embeddings[name]
+        coordinates = _align(coordinates, previous, weights)
+        if coordinates.shape[1] > len(self._columns[name]):
+            self._add_columns(name, coordinates.shape[1] - len(self._columns[name]))
+        table = np.zeros((len(counts), len(self._columns[name])))
+        table[:, : coordinates.shape[1]] = coordinates
+        self._embeddings[name] = table
+
+    def _profiles(self, name: str, counts: np.ndarray) -> np.ndarray:
+        """Each value's identity and context, scaled so that Euclidean distance is the metric."""
+        rows = self._tokens[name]
+        contexts = [other for other in self._fields if other != name and self._tokens[other]]
+        context_weight = (1.0 - self.self_weight) if contexts else 0.0
+        # Identity: distinct values are at squared distance self_weight from each other.
+        blocks = [np.sqrt(self.self_weight / 2.0) * np.eye(len(rows))]
+        for other in contexts:
+            joint = self._cooc[np.ix_(rows, self._tokens[other])]
+            marginal = self._counts(other)
+            if marginal.sum() <= 0:
+                continue
+            prior = marginal / marginal.sum()
+            together = joint.sum(axis=1, keepdims=True)
+            conditional = (joint + self.smoothing * prior) / (together + self.smoothing)
+            # sqrt-probabilities: half their squared Euclidean distance is the squared Hellinger
+            # distance, in [0, 1]; averaged over the context fields.
+            blocks.append(np.sqrt(context_weight / (2.0 * len(contexts)) * conditional))
+        return np.hstack(blocks)
+
+    # -- transform --------------------------------------------------------------------------
+
+    def _standardise(self, name: str, x: np.ndarray) -> np.ndarray:
+        count, mean, m2 = self._stats[name]
+        std = np.sqrt(m2 / count) if count > 1 else 0.0
+        # A constant field (std 0) is centred only: its values are all alike, distance 0.
+        z = (x - mean) / std if std > 1e-12 else x - mean
+        return np.clip(z, -self.clip, self.clip)
+
+    def _transform(self, extracted: tuple[int, dict[str, np.ndarray]]) -> np.ndarray:
+        n, columns = extracted
+        out = np.full((n, len(self._column_names)), np.nan)
+        for name, kind in self._fields.items():
+            where = self._columns[name]
+            if not where:
+                continue
+            if kind == "numeric":
+                out[:, where[0]] = self._standardise(name, columns[name])
+                continue
+            table = (
+                self._embeddings[name] if kind == "categorical" else self._positions[name][:, None]
+            )
+            codes = columns[name]
+            # Values without coordinates yet (learned after the last refresh, or never learned)
+            # are unknown, so missing: the extra NaN row is what code -1 picks.
+            padded = np.full((len(self._values[name]) + 1, len(where)), np.nan)
+            padded[: len(table), : table.shape[1]] = table
+            codes = np.where(codes < 0, len(padded) - 1, codes)
+            out[:, where] = padded[codes]
+        return out
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def _get_params(self) -> dict:
+        return {
+            "types": dict(self.types) if self.types is not None else None,
+            "levels": {k: list(v) for k, v in self.levels.items()} if self.levels else self.levels,
+            "max_dims": self.max_dims,
+            "self_weight": self.self_weight,
+            "max_categories": self.max_categories,
+            "refresh_every": self.refresh_every,
+            "clip": self.clip,
+            "outlier_sigma": self.outlier_sigma,
+            "smoothing": self.smoothing,
+        }
+
+    def to_dict(self) -> dict:
+        """The encoder as a versioned JSON-safe document (the same layout as model snapshots)."""
+        used = self._cooc[: self._n_tokens, : self._n_tokens]
+        rows, cols = np.nonzero(np.triu(used))  # symmetric and sparse: store the upper half
+        state = {
+            "fields": self._fields,
+            "columns": self._columns,
+            "column_names": self._column_names,
+            "stats": self._stats,
+            "values": self._values,
+            "tokens": self._tokens,
+            "embeddings": self._embeddings,
+            "positions": self._positions,
+            "n_tokens": self._n_tokens,
+            "cooc": [rows, cols, used[rows, cols]],
+            "stale": sorted(self._stale),
+            "since_refresh": self._since_refresh,
+            "seen_at_refresh": self._seen_at_refresh,
+        }
+        return {
+            "format": _SNAPSHOT_FORMAT,
+            "type": _TYPE_NAME,
+            "params": _encode(self._get_params()),
+            "state": _encode(state),
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict) -> MixedEncoder:
+        """Rebuild an encoder from :meth:`to_dict` output; raises ``SnapshotError``."""
+        if not isinstance(document, dict) or document.get("type") != _TYPE_NAME:
+            raise SnapshotError(f"not a {_TYPE_NAME} snapshot")
+        if document.get("format") != _SNAPSHOT_FORMAT:
+            raise SnapshotError(f"encoder snapshot format {document.get('format')!r} unknown")
+        try:
+            encoder = cls(**_decode(document["params"]))
+            encoder._set_state(_decode(document["state"]))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise SnapshotError(f"encoder snapshot is inconsistent: {exc}") from exc
+        return encoder
+
+    def _set_state(self, state: dict) -> None:
+        self._fields = dict(state["fields"])
+        self._columns = {k: list(v) for k, v in state["columns"].items()}
+        self._column_names = list(state["column_names"])
+        self._stats = {k: [float(x) for x in v] for k, v in state["stats"].items()}
+        self._values = {k: list(v) for k, v in state["values"].items()}
+        self._lookup = {k: {v: i for i, v in enumerate(vs)} for k, vs in self._values.items()}
+        self._tokens = {k: [int(t) for t in v] for k, v in state["tokens"].items()}
+        self._embeddings = {
+            k: np.asarray(v, dtype=np.float64) for k, v in state["embeddings"].items()
+        }
+        self._positions = {
+            k: np.asarray(v, dtype=np.float64) for k, v in state["positions"].items()
+        }
+        self._n_tokens = int(state["n_tokens"])
+        rows, cols, counts = (np.asarray(part) for part in state["cooc"])
+        self._cooc = np.zeros((self._n_tokens, self._n_tokens))
+        self._cooc[rows, cols] = counts
+        self._cooc[cols, rows] = counts
+        self._stale = set(state["stale"])
+        self._since_refresh = int(state["since_refresh"])
+        self._seen_at_refresh = int(state["seen_at_refresh"])
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _features_of(records: Iterable[Record | Mapping]) -> list[Mapping]:
+    return [r.features if isinstance(r, Record) else r for r in records]
+
+
+def _as_floats(raw: list) -> np.ndarray:
+    try:
+        x = np.array(raw, dtype=np.float64)  # None -> NaN
+    except (TypeError, ValueError):  # a string where a number belongs: that value is missing
+        x = np.array(
+            [v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan for v in raw],
+            dtype=np.float64,
+        )
+    if x.ndim != 1:
+        return np.full(len(raw), np.nan)
+    x[~np.isfinite(x)] = np.nan
+    return x
+
+
+def _as_category(value: Any) -> str | None:
+    return value if isinstance(value, str) else category_name(value)
+
+
+def _infer_kind(values: Iterable[Any]) -> str | None:
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return "numeric"
+        if isinstance(value, str | bool):
+            return "categorical"
+        return None
+    return None
+
+
+def _ridit_positions(counts: np.ndarray) -> np.ndarray:
+    """Standardised ridit score of each level: share below plus half the share at the level."""
+    share = (counts + 0.5) / (counts + 0.5).sum()  # +0.5: unseen levels still get a place
+    ridit = np.cumsum(share) - share / 2.0
+    mean = float(share @ ridit)
+    std = float(np.sqrt(share @ (ridit - mean) ** 2))
+    return (ridit - mean) / std if std > 0 else np.zeros_like(ridit)
+
+
+def _weighted_scaling(profiles: np.ndarray, weights: np.ndarray, max_dims: int) -> np.ndarray:
+    """Coordinates whose distances best keep the profiles' distances, frequent values first.
+
+    The leading axes of the frequency-weighted PCA of the profiles, scaled to unit total
+    weighted variance: two random records' values are then at expected squared distance 2.
+    """
+    centred = profiles - weights @ profiles
+    _, singular, axes = np.linalg.svd(np.sqrt(weights)[:, None] * centred, full_matrices=False)
+    keep = int(np.sum(singular > 1e-9 * max(singular[0], 1e-300)))
+    keep = min(keep, max_dims, len(profiles) - 1)
+    if keep == 0:
+        return np.zeros((len(profiles), 0))
+    coordinates = centred @ axes[:keep].T
+    variance = float(weights @ (coordinates**2).sum(axis=1))
+    return coordinates / np.sqrt(variance) if variance > 0 else coordinates
+
+
+def _align(new: np.ndarray, old: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Rotate ``new`` onto ``old`` (orthogonal Procrustes over the values both know)."""
+    shared = min(len(old), len(new))
+    if shared == 0 or old.shape[1] == 0 or not np.isfinite(old).all():
+        return new
+    width = max(new.shape[1], old.shape[1])
+    padded_new = np.zeros((len(new), width))
+    padded_new[:, : new.shape[1]] = new
+    padded_old = np.zeros((shared, width))
+    padded_old[:, : old.shape[1]] = old[:shared]
+    cross = padded_new[:shared].T @ (weights[:shared, None] * padded_old)
+    left, _, right = np.linalg.svd(cross)
+    rotated = padded_new @ (left @ right)
+    # Columns past the new rank hold nothing: drop them unless the old embedding used them.
+    used = max(new.shape[1], old.shape[1])
+    return rotated[:, :used]

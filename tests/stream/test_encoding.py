@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import orjson
+import pytest
+
+from models.base import SnapshotError
+from stream.encoding import MixedEncoder
+from stream.records import Record
+from stream.schema import SchemaRegistry
+from stream.serde import dumps, loads
+
+
+def records(rows: list[dict], source: str = "s") -> list[Record]:
+    return [Record(source, str(i), 0, features) for i, features in enumerate(rows)]
+
+
+def grouped_stream(n: int, seed: int = 0) -> list[Record]:
+    """Two groups; colour values red/orange go with group 1, blue/teal with group 0."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        group = i % 2
+        rows.append(
+            {
+                "weight": float(rng.normal(10 * group, 1)),
+                "colour": str(rng.choice(["red", "orange"] if group else ["blue", "teal"])),
+                "noise": str(rng.choice(["a", "b", "c"])),
+                "size": "L" if group else str(rng.choice(["S", "M"])),
+            }
+        )
+    return records(rows)
+
+
+def make_encoder(**params) -> MixedEncoder:
+    return MixedEncoder(types={"size": "ordinal"}, levels={"size": ["S", "M", "L"]}, **params)
+
+
+def test_numeric_standardised():
+    rng = np.random.default_rng(1)
+    encoder = MixedEncoder()
+    X = encoder.learn_transform_many(records([{"x": float(v)} for v in rng.normal(50, 7, 5000)]))
+    assert encoder.feature_names == ["x"]
+    assert abs(X.mean()) < 0.05 and abs(X.std() - 1) < 0.05
+
+
+def test_outliers_do_not_wreck_the_scale():
+    rng = np.random.default_rng(2)
+    encoder = MixedEncoder()
+    encoder.learn_many(records([{"x": float(v)} for v in rng.normal(0, 1, 2000)]))
+    encoder.learn_many(records([{"x": 1e9}]))  # one absurd value
+    z = encoder.transform_many(records([{"x": 1.0}, {"x": 1e9}]))[:, 0]
+    assert abs(z[0] - 1.0) < 0.1  # the scale barely moved
+    assert z[1] == encoder.clip  # and the outlier itself is bounded
+    # An outlier in the very first batch is bounded by the batch's robust scale.
+    first = MixedEncoder()
+    first.learn_many(records([{"x": float(v)} for v in [*rng.normal(0, 1, 99), 1e12]]))
+    assert 0.5 < first.transform_many(records([{"x": 1.0}]))[0, 0] < 1.5
+
+
+def test_missing_is_nan_never_zero():
+    encoder = make_encoder()
+    encoder.learn_many(grouped_stream(200))
+    X = encoder.transform_many(records([{"weight": 1.0}, {}, {"colour": "red", "weight": None}]))
+    names = encoder.feature_names
+    assert not np.isnan(X[0, names.index("weight")])
+    assert np.isnan(X[0, [i for i, n in enumerate(names) if n != "weight"]]).all()
+    assert np.isnan(X[1]).all()
+    colour = [i for i, n in enumerate(names) if n.startswith("colour#")]
+    assert np.isfinite(X[2, colour]).all() and np.isnan(X[2, names.index("weight")])
+
+
+def test_every_field_has_the_scale_of_a_standardised_numeric():
+    encoder = make_encoder()
+    X = encoder.learn_transform_many(grouped_stream(4000))
+    names = encoder.feature_names
+    for field in ("weight", "colour", "noise", "size"):
+        cols = [i for i, n in enumerate(names) if n == field or n.startswith(field + "#")]
+        # Expected squared distance between two random records, per field: 2.
+        total_variance = X[:, cols].var(axis=0).sum()
+        assert total_variance == pytest.approx(1.0, abs=0.1), field
+
+
+def test_categorical_distance_is_learned_from_context():
+    encoder = make_encoder()
+    encoder.learn_many(grouped_stream(4000))
+    colour = encoder.embedding("colour")
+
+    def d(a, b):
+        return float(np.linalg.norm(colour[a] - colour[b]))
+
+    assert d("red", "orange") < 0.8 * d("red", "blue")
+    assert d("blue", "teal") < 0.8 * d("teal", "orange")
+    # A field independent of everything else: all its values are (nearly) equally far apart.
+    noise = encoder.embedding("noise")
+    distances = [
+        float(np.linalg.norm(noise[a] - noise[b])) for a, b in itertools.combinations("abc", 2)
+    ]
+    assert max(distances) / min(distances) < 1.2
+
+
+def test_ordinal_keeps_order_and_learns_spacing():
+    encoder = make_encoder()
+    encoder.learn_many(grouped_stream(2000))
+    size = {level: float(x[0]) for level, x in encoder.embedding("size").items()}
+    assert size["S"] < size["M"] < size["L"]
+    # Half of the records are L, a quarter each S and M: L sits far from both.
+    assert size["L"] - size["M"] > size["M"] - size["S"]
+
+
+def test_fields_and_categories_appear_mid_stream_columns_keep_their_place():
+    encoder = make_encoder()
+    encoder.learn_many(grouped_stream(500))
+    before = encoder.feature_names
+    probe = records([{"weight": 3.0, "colour": "red", "size": "M"}])
+    X_before = encoder.transform_many(probe)
+    rows = [{"weight": 1.0, "colour": "purple", "depth": 4.0, "shape": "round"}] * 50
+    encoder.learn_many(records(rows))
+    after = encoder.feature_names
+    assert after[: len(before)] == before
+    assert {"depth", "shape#0"} <= set(after) or "depth" in after  # shape has a single value yet
+    assert "purple" in encoder.embedding("colour")
+    X_after = encoder.transform_many(probe)
+    assert X_after.shape[1] == len(after)
+    # Procrustes alignment: a refresh moves red's coordinates only a little.
+    shared = X_before.shape[1]
+    assert np.nanmax(np.abs(X_after[0, :shared] - X_before[0])) < 0.5
+
+
+def test_unseen_category_is_missing_until_learned():
+    encoder = make_encoder()
+    encoder.learn_many(grouped_stream(100))
+    X = encoder.transform_many(records([{"colour": "never-seen"}]))
+    assert np.isnan(X).all()
+
+
+def test_category_cap_shares_one_other_value():
+    encoder = MixedEncoder(max_categories=5)
+    rows = [{"k": f"v{i % 20}", "x": float(i % 7)} for i in range(400)]
+    X = encoder.learn_transform_many(records(rows))
+    assert len(encoder.embedding("k")) == 6  # five values and the shared "other"
+    cols = [i for i, n in enumerate(encoder.feature_names) if n.startswith("k#")]
+    np.testing.assert_array_equal(X[10, cols], X[19, cols])  # v10 and v19 are both "other"
+
+
+def test_wrong_types_are_missing():
+    encoder = MixedEncoder(types={"x": "numeric", "k": "categorical"})
+    X = encoder.learn_transform_many(
+        records([{"x": 1.0, "k": "a"}, {"x": "oops", "k": 2}, {"x": float("inf"), "k": [1]}] * 5)
+    )
+    x = encoder.feature_names.index("x")
+    assert np.isnan(X[1, x]) and np.isnan(X[2, x])
+    assert "2" in encoder.embedding("k")
+
+
+def test_before_learning_and_empty_batches():
+    encoder = MixedEncoder()
+    assert encoder.transform_many(records([{"x": 1.0}])).shape == (1, 0)
+    encoder.learn_many([])
+    assert encoder.learn_transform_many([]).shape == (0, 0)
+    assert encoder.learn_transform_many([{"x": 1.0}, {"x": 3.0}]).shape == (2, 1)  # plain dicts
+
+
+def test_sources_share_one_feature_space():
+    registry = SchemaRegistry.load("deploy/schemas/example.yaml")
+    encoder = MixedEncoder.from_registry(registry)
+    weather = records([{"temperature": 20.0, "region": "north", "wind": "gale"}] * 3, "weather")
+    orders = records([{"amount": 5.0, "region": "south", "tier": "gold"}] * 3, "orders")
+    X = encoder.learn_transform_many(weather + orders)
+    names = encoder.feature_names
+    assert "region#0" in names and "wind" in names and "tier" in names
+    assert np.isnan(X[0, names.index("amount")]) and np.isnan(X[3, names.index("temperature")])
+    assert np.isfinite(X[:, names.index("region#0")]).all()
+
+
+def test_snapshot_round_trip_and_resume():
+    stream = grouped_stream(3000, seed=5)
+    first, second = stream[:1300], stream[1300:]
+    never_stopped = make_encoder(refresh_every=500)
+    never_stopped.learn_many(first)
+    document = loads(dumps("model_update", never_stopped.to_dict()))  # through the wire, too
+    restored = MixedEncoder.from_dict(document)
+    assert restored.feature_names == never_stopped.feature_names
+    np.testing.assert_array_equal(
+        restored.transform_many(second), never_stopped.transform_many(second)
+    )
+    for batch in (second[:700], second[700:]):
+        np.testing.assert_array_equal(
+            restored.learn_transform_many(batch), never_stopped.learn_transform_many(batch)
+        )
+    assert orjson.dumps(restored.to_dict()) == orjson.dumps(never_stopped.to_dict())
+
+
+def test_bad_snapshots_and_params():
+    with pytest.raises(SnapshotError):
+        MixedEncoder.from_dict({"type": "models.x.Y", "format": 1})
+    document = make_encoder().to_dict()
+    document["state"] = {"__dict__": []}
+    with pytest.raises(SnapshotError):
+        MixedEncoder.from_dict(document)
+    with pytest.raises(ValueError, match="levels"):
+        MixedEncoder(types={"x": "ordinal"})
+    with pytest.raises(ValueError, match="type"):
+        MixedEncoder(types={"x": "fuzzy"})
+    with pytest.raises(ValueError):
+        MixedEncoder(self_weight=2)
+
+
+def test_one_record_at_a_time_matches_the_batch_shape():
+    stream = grouped_stream(300, seed=3)
+    encoder = make_encoder()
+    for record in stream:
+        encoder.learn_many([record])
+    batch = make_encoder()
+    batch.learn_many(stream)
+    # Columns are added in the order fields earn them, so only the set is the same.
+    assert sorted(encoder.feature_names) == sorted(batch.feature_names)
+    a, b = encoder.transform_many(stream), batch.transform_many(stream)
+    # Same statistics up to winsorisation timing and refresh points: close, not identical.
+    assert np.nanmean(np.abs(a[:, 0] - b[:, 0])) < 0.1
