@@ -1,0 +1,282 @@
+"""numba kernels of the Self-Growth Map: the per-record learning rule and the winner search.
+
+Private to :mod:`models.cluster.sgm` (kept apart only so the class file stays readable). The
+state lives in plain arrays of a fixed capacity ``C``; a slot is in use when ``alive[slot]``.
+Edges are a ``(C, C)`` age matrix (``-1`` = no edge), so a neuron's neighbours are one row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Positions in the int64 ``counters`` array.
+STEP, N_ALIVE, NEXT_NEURON, NEXT_CLUSTER, NEXT_MERGE = 0, 1, 2, 3, 4
+N_COUNTERS = 5
+# Positions in the float64 ``params`` array.
+Z, MAX_AGE, MIN_LR, NEIGHBOR_RATE, FORGET_AFTER, MAX_NEURONS = 0, 1, 2, 3, 4, 5
+N_PARAMS = 6
+# Return codes of ``learn_rows``.
+DONE, MERGE_DUE, NEED_SLOT = 0, 1, 2
+# A neuron is forgotten when idle for longer than forget_after and than this many of its own
+# mean intervals between wins: neurons of rare clusters win rarely but regularly.
+PATIENCE = 8.0
+
+
+@njit(cache=True)
+def squared_distance(x, w):
+    """Squared distance over the dimensions both know, rescaled to all; -1 if none shared."""
+    total = 0.0
+    known = 0
+    width = x.shape[0]
+    for k in range(width):
+        diff = x[k] - w[k]
+        if diff == diff:  # NaN (missing on either side) never equals itself
+            total += diff * diff
+            known += 1
+    if known == 0:
+        return -1.0
+    if known == width:
+        return total
+    return total * width / known
+
+
+@njit(cache=True)
+def radius(dmean, dvar, z):
+    return dmean + z * np.sqrt(dvar)
+
+
+@njit(cache=True)
+def _winners(x, W, alive):
+    s1 = -1
+    s2 = -1
+    d1 = np.inf
+    d2 = np.inf
+    for j in range(W.shape[0]):
+        if not alive[j]:
+            continue
+        dd = squared_distance(x, W[j])
+        if dd < 0.0:
+            continue
+        if dd < d1:
+            s2 = s1
+            d2 = d1
+            s1 = j
+            d1 = dd
+        elif dd < d2:
+            s2 = j
+            d2 = dd
+    return s1, d1, s2, d2
+
+
+@njit(cache=True)
+def _reach(s1, W, eage):
+    """Distance from neuron ``s1`` to its farthest linked neighbour (0 without links)."""
+    out = 0.0
+    for j in range(W.shape[0]):
+        if eage[s1, j] >= 0:
+            dd = squared_distance(W[s1], W[j])
+            if dd > out:
+                out = dd
+    return np.sqrt(out)
+
+
+@njit(cache=True)
+def _isotropic(dmean, dvar, width):
+    return (dmean * dmean + dvar) / max(width, 1)
+
+
+@njit(cache=True)
+def _link(a, b, eage, evar, ecount, dmean, dvar, width):
+    if eage[a, b] < 0:
+        evar[a, b] = _isotropic(dmean[a], dvar[a], width)
+        evar[b, a] = _isotropic(dmean[b], dvar[b], width)
+        ecount[a, b] = 1.0
+        ecount[b, a] = 1.0
+    eage[a, b] = 0
+    eage[b, a] = 0
+
+
+@njit(cache=True)
+def _unlink_all(j, eage):
+    for k in range(eage.shape[0]):
+        eage[j, k] = -1
+        eage[k, j] = -1
+
+
+@njit(cache=True)
+def learn_rows(
+    X, start, W, alive, hits, dmean, dvar, born, last, ids, clusters, eage, evar, ecount,
+    counters, params,
+):  # fmt: skip
+    """Learn rows ``start..`` of ``X`` in order; returns ``(next_row, code)``.
+
+    Stops early with ``MERGE_DUE`` after the record at which merging is scheduled, and with
+    ``NEED_SLOT`` (before touching the record) when a neuron must grow but no slot is free.
+    """
+    capacity, width = W.shape
+    z = params[Z]
+    max_age = params[MAX_AGE]
+    min_lr = params[MIN_LR]
+    neighbor_rate = params[NEIGHBOR_RATE]
+    forget_after = params[FORGET_AFTER]
+    max_neurons = params[MAX_NEURONS]
+    for i in range(start, X.shape[0]):
+        x = X[i]
+        observed = 0
+        for k in range(width):
+            if x[k] == x[k]:
+                observed += 1
+        if observed > 0:
+            s1, d1, s2, _ = _winners(x, W, alive)
+            dist1 = np.sqrt(d1) if s1 >= 0 else 0.0
+            if s1 < 0:
+                grow = True
+            elif counters[N_ALIVE] < 3:
+                grow = d1 > 0.0
+            else:
+                grow = dist1 > radius(dmean[s1], dvar[s1], z)
+            if grow and s1 >= 0 and counters[N_ALIVE] >= max_neurons:
+                grow = False  # at the cap the winner absorbs the record (see the docstring)
+            if grow:
+                slot = -1
+                for j in range(capacity):
+                    if not alive[j]:
+                        slot = j
+                        break
+                if slot < 0:
+                    return i, NEED_SLOT
+                _grow(slot, x, s1, dist1, s2, W, alive, hits, dmean, dvar, born, last, ids,
+                      clusters, eage, evar, ecount, counters)  # fmt: skip
+            else:
+                _adapt(x, s1, dist1, s2, W, hits, dmean, dvar, last, eage, evar, ecount,
+                       counters[STEP], min_lr, neighbor_rate, max_age)  # fmt: skip
+        counters[STEP] += 1
+        _forget(alive, hits, born, last, eage, counters, forget_after)
+        if counters[STEP] >= counters[NEXT_MERGE]:
+            return i + 1, MERGE_DUE
+    return X.shape[0], DONE
+
+
+@njit(cache=True)
+def _grow(slot, x, s1, dist1, s2, W, alive, hits, dmean, dvar, born, last, ids, clusters,
+          eage, evar, ecount, counters):  # fmt: skip
+    width = W.shape[1]
+    step = counters[STEP]
+    for k in range(width):
+        W[slot, k] = x[k]
+    alive[slot] = True
+    hits[slot] = 1.0
+    born[slot] = step
+    last[slot] = step
+    ids[slot] = counters[NEXT_NEURON]
+    counters[NEXT_NEURON] += 1
+    counters[N_ALIVE] += 1
+    # A new neuron covers up to the winner it grew beside: radius = dist1 (mean + 2 sd).
+    dmean[slot] = 0.5 * dist1
+    dvar[slot] = (0.25 * dist1) ** 2
+    if s1 < 0:
+        clusters[slot] = counters[NEXT_CLUSTER]
+        counters[NEXT_CLUSTER] += 1
+        return
+    clusters[slot] = clusters[s1]
+    if dmean[s1] == 0.0 and dvar[s1] == 0.0:
+        dmean[s1] = dmean[slot]  # the very first neuron learns its scale from the second
+        dvar[s1] = dvar[slot]
+    # The new neuron joins the map as a triangle with its two nearest neurons.
+    _link(slot, s1, eage, evar, ecount, dmean, dvar, width)
+    if s2 >= 0:
+        _link(slot, s2, eage, evar, ecount, dmean, dvar, width)
+        _link(s1, s2, eage, evar, ecount, dmean, dvar, width)
+
+
+@njit(cache=True)
+def _adapt(x, s1, dist1, s2, W, hits, dmean, dvar, last, eage, evar, ecount, step, min_lr,
+           neighbor_rate, max_age):  # fmt: skip
+    capacity, width = W.shape
+    hits[s1] += 1.0
+    rate = max(1.0 / hits[s1], min_lr)
+    delta = dist1 - dmean[s1]
+    dmean[s1] += rate * delta
+    dvar[s1] = (1.0 - rate) * (dvar[s1] + rate * delta * delta)
+    for j in range(capacity):
+        if eage[s1, j] < 0:
+            continue
+        # Spread of the winner's records along the edge to j (what merging needs).
+        along = 0.0
+        norm = 0.0
+        for k in range(width):
+            u = W[j, k] - W[s1, k]
+            if u == u:
+                norm += u * u
+                v = x[k] - W[s1, k]
+                if v == v:
+                    along += v * u
+        if norm > 0.0:
+            p2 = along * along / norm
+            edge_rate = max(1.0 / (ecount[s1, j] + 1.0), min_lr)
+            evar[s1, j] += edge_rate * (p2 - evar[s1, j])
+            ecount[s1, j] += 1.0
+        eage[s1, j] += 1
+        eage[j, s1] = eage[s1, j]
+        if eage[s1, j] > max_age:
+            eage[s1, j] = -1
+            eage[j, s1] = -1
+            continue
+        pull = neighbor_rate * max(1.0 / hits[j], min_lr)
+        for k in range(width):
+            v = x[k] - W[j, k]
+            if v == v:
+                W[j, k] += pull * v
+    if s2 >= 0:
+        _link(s1, s2, eage, evar, ecount, dmean, dvar, width)
+    for k in range(width):
+        xk = x[k]
+        if xk == xk:
+            if W[s1, k] == W[s1, k]:
+                W[s1, k] += rate * (xk - W[s1, k])
+            else:
+                W[s1, k] = xk  # a feature this neuron has never seen: take it as observed
+    last[s1] = step
+
+
+@njit(cache=True)
+def _forget(alive, hits, born, last, eage, counters, forget_after):
+    step = counters[STEP]
+    for j in range(alive.shape[0]):
+        if not alive[j]:
+            continue
+        idle = step - last[j]
+        if idle <= forget_after:
+            continue
+        if idle <= PATIENCE * (last[j] - born[j]) / hits[j]:
+            continue
+        if counters[N_ALIVE] <= 1:
+            return
+        alive[j] = False
+        counters[N_ALIVE] -= 1
+        _unlink_all(j, eage)
+
+
+@njit(cache=True)
+def predict_rows(X, W, alive, dmean, dvar, clusters, z):
+    """Winner slot, distance, novelty and cluster of every row (slot -1: no shared feature)."""
+    n = X.shape[0]
+    slot = np.full(n, -1, dtype=np.int64)
+    distance = np.full(n, np.nan)
+    novelty = np.full(n, np.nan)
+    cluster = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        s1, d1, _, _ = _winners(X[i], W, alive)
+        if s1 < 0:
+            continue
+        slot[i] = s1
+        dist = np.sqrt(d1)
+        distance[i] = dist
+        r = radius(dmean[s1], dvar[s1], z)
+        if r > 0.0:
+            novelty[i] = dist / r
+        else:
+            novelty[i] = np.inf if dist > 0.0 else 0.0
+        cluster[i] = clusters[s1]
+    return slot, distance, novelty, cluster

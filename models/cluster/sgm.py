@@ -1,0 +1,413 @@
+"""The Self-Growth Map: fast online clustering of imbalanced streams, number of clusters unknown."""
+
+from __future__ import annotations
+
+import numpy as np
+from river import base
+
+from models.base import BatchClusterer, FeatureIndex, Snapshot
+from models.cluster import _sgm_kernels as K
+from models.cluster.merging import DEFAULT_MIN_GAP, hierarchical_merge, stable_cluster_ids
+
+__all__ = ["SelfGrowthMap"]
+
+_FIRST_MERGE = 32
+_INITIAL_CAPACITY = 16
+_STATE_ARRAYS = (
+    "W", "alive", "hits", "dmean", "dvar", "born", "last", "ids", "clusters", "eage", "evar",
+    "ecount", "counters",
+)  # fmt: skip
+
+
+class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
+    """Self-Growth Map (SGM) with hierarchical merging: online clustering, k never given.
+
+    The map grows neurons where the data is, keeping deliberately more neurons than there are
+    clusters so that a small cluster beside large ones gets neurons of its own. Every so often
+    hierarchical merging (:mod:`models.cluster.merging`) joins the neurons that split one
+    cluster, guided by the density gap along the map's edges, and picks the number of clusters
+    at the knee of the merge sequence. ``predict`` returns the merged cluster id, stable across
+    re-merges.
+
+    **Learning rule** (one record ``x``; distances skip missing features and are rescaled by
+    ``d / d_observed``). Find the winner ``s1`` and runner-up ``s2``. Each neuron keeps a hit
+    count ``n``, a running mean ``m`` and variance ``v`` of the distances of the records it won;
+    its radius is ``m + radius_z * sqrt(v)`` — a quantile of its own distance distribution,
+    which means the same thing in 2 and in 600 dimensions (a fixed multiple of the RMS would
+    not: distances concentrate as ``d`` grows).
+
+    * *Grow* if ``x`` lies outside the winner's radius (or the map has fewer than 3 neurons):
+      a new neuron at ``x`` with ``n = 1`` and radius equal to its distance to the winner,
+      linked to the winner and the runner-up (and those two to each other) — a triangle.
+    * *Otherwise learn*: ``n += 1``, rate ``max(1 / n, min_learning_rate)`` (so a young neuron
+      moves fast, an old one settles, and the floor keeps tracking slow drift); update ``m``,
+      ``v`` and the winner's prototype with that rate; pull each linked neighbour by
+      ``neighbor_rate`` times its own rate; age the winner's edges by one and drop those older
+      than ``max_edge_age``; link winner and runner-up with age 0 (competitive Hebbian links).
+      For every edge it keeps the running second moment of the winner's records projected on
+      the edge: merging needs exactly that, so it never needs raw points.
+    * *Forget*: a neuron idle for more than ``forget_after`` records and more than 8 of its own
+      mean intervals between wins is removed with its edges (neurons of a rare cluster win
+      rarely but regularly and are kept; those of a vanished cluster go).
+    * *Cap*: at ``max_neurons`` the map stops growing; a record that would grow a neuron is
+      learned by its winner instead (whose radius then widens). Slots come back as neurons are
+      forgotten. Small clusters are never evicted to make room.
+    * *Merge* at records 32, 64, 128, ... and then every ``merge_every`` records, or on
+      :meth:`merge`. Between merges a new neuron carries the cluster of the winner it grew
+      beside.
+
+    Why these defaults: data is expected standardised (unit variance per feature), but the
+    rule has no absolute length scale — radii are learned from the data. ``radius_z = 2``
+    leaves a few percent of a Gaussian cluster's records outside a neuron, enough to keep
+    growing a handful of neurons per cluster and no more. ``min_learning_rate = 0.005`` is a
+    memory of about 200 wins per neuron.
+
+    Parameters
+    ----------
+    max_neurons
+        Most neurons alive at once (memory and time per record are linear in it).
+    radius_z
+        Growth radius of a neuron, in standard deviations of its winning distances above
+        their mean.
+    min_learning_rate
+        Floor of the decaying rate ``1 / hits``.
+    neighbor_rate
+        Fraction of its own rate by which a winner's neighbour moves towards the record.
+    max_edge_age
+        Edges of a winner not refreshed within this many of its wins are dropped.
+    forget_after
+        Records a neuron may stay idle before it can be forgotten.
+    merge_every
+        Records between two automatic runs of hierarchical merging.
+    min_gap
+        Smallest density gap that may separate two clusters (see
+        :func:`models.cluster.merging.hierarchical_merge`).
+    seed
+        Seed for reproducibility. The rule draws no random numbers today (it is deterministic
+        in the order of records); the seed is kept so that snapshots and clones record it.
+
+    Attributes
+    ----------
+    n_clusters
+        Clusters among the live neurons.
+    n_neurons
+        Live neurons.
+    neuron_ids, prototypes, neuron_clusters, neuron_counts
+        Per live neuron: its stable id (allocated monotonically, never reused), its prototype
+        (``NaN`` for a feature it has never seen), its cluster id and its hit count.
+
+    Examples
+    --------
+    Three blobs of 3000, 300 and 60 records (imbalance ratio 50), shuffled:
+
+    >>> import numpy as np
+    >>> from models.cluster import SelfGrowthMap
+    >>> rng = np.random.default_rng(7)
+    >>> centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    >>> y = np.repeat([0, 1, 2], [3000, 300, 60])
+    >>> X = centres[y] + rng.normal(size=(len(y), 2))
+    >>> order = rng.permutation(len(y))
+    >>> X, y = X[order], y[order]
+    >>> sgm = SelfGrowthMap(seed=0)
+    >>> sgm.learn_many(X)
+    >>> sgm.n_clusters
+    3
+    >>> from sklearn.metrics import adjusted_rand_score
+    >>> round(adjusted_rand_score(y, sgm.predict_many(X)), 2)
+    1.0
+    >>> sgm.predict_one({0: 10.0, 1: 0.0}) == int(sgm.predict_many(np.array([[10.0, 0.0]]))[0])
+    True
+
+    References
+    ----------
+    Y. Zhang, Y. Cheung, A. Zeng et al., "Learning Self-Growth Maps for Fast and Accurate
+    Imbalanced Streaming Data Clustering", IEEE Transactions on Neural Networks and Learning
+    Systems, 2025 (arXiv:2404.09243). The paper gives the map and the merging idea; the
+    per-record rule above and its defaults are this package's own design.
+    """
+
+    def __init__(
+        self,
+        max_neurons: int = 100,
+        radius_z: float = 2.0,
+        min_learning_rate: float = 0.005,
+        neighbor_rate: float = 0.01,
+        max_edge_age: int = 200,
+        forget_after: int = 10_000,
+        merge_every: int = 1000,
+        min_gap: float = DEFAULT_MIN_GAP,
+        seed: int | None = None,
+    ):
+        self.max_neurons = max_neurons
+        self.radius_z = radius_z
+        self.min_learning_rate = min_learning_rate
+        self.neighbor_rate = neighbor_rate
+        self.max_edge_age = max_edge_age
+        self.forget_after = forget_after
+        self.merge_every = merge_every
+        self.min_gap = min_gap
+        self.seed = seed
+        self._reset()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        if self.max_neurons < 1:
+            raise ValueError("max_neurons must be at least 1")
+        self._features = FeatureIndex()
+        self._allocate(min(_INITIAL_CAPACITY, self.max_neurons), 0)
+        self._counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
+        self._counters[K.NEXT_MERGE] = _FIRST_MERGE
+        self._merge_sequence = np.zeros((0, 3))
+
+    def _allocate(self, capacity: int, width: int) -> None:
+        self._W = np.full((capacity, width), np.nan)
+        self._alive = np.zeros(capacity, dtype=np.bool_)
+        self._hits = np.zeros(capacity)
+        self._dmean = np.zeros(capacity)
+        self._dvar = np.zeros(capacity)
+        self._born = np.zeros(capacity, dtype=np.int64)
+        self._last = np.zeros(capacity, dtype=np.int64)
+        self._ids = np.full(capacity, -1, dtype=np.int64)
+        self._clusters = np.full(capacity, -1, dtype=np.int64)
+        self._eage = np.full((capacity, capacity), -1, dtype=np.int64)
+        self._evar = np.zeros((capacity, capacity))
+        self._ecount = np.zeros((capacity, capacity))
+
+    def _params_array(self) -> np.ndarray:
+        params = np.zeros(K.N_PARAMS)
+        params[K.Z] = self.radius_z
+        params[K.MAX_AGE] = self.max_edge_age
+        params[K.MIN_LR] = self.min_learning_rate
+        params[K.NEIGHBOR_RATE] = self.neighbor_rate
+        params[K.FORGET_AFTER] = self.forget_after
+        params[K.MAX_NEURONS] = self.max_neurons
+        return params
+
+    def _enlarge(self) -> None:
+        """Double the slot capacity (up to ``max_neurons``), keeping every slot in place."""
+        old = self._capacity
+        new = min(max(2 * old, 1), self.max_neurons)
+        if new <= old:
+            raise RuntimeError("no free slot below max_neurons")  # unreachable: cap checked
+        grown = {}
+        for name in ("hits", "dmean", "dvar", "born", "last"):
+            array = getattr(self, f"_{name}")
+            grown[name] = np.concatenate([array, np.zeros(new - old, array.dtype)])
+        for name in ("ids", "clusters"):
+            grown[name] = np.concatenate([getattr(self, f"_{name}"), np.full(new - old, -1)])
+        self._alive = np.concatenate([self._alive, np.zeros(new - old, np.bool_)])
+        W = np.full((new, self._W.shape[1]), np.nan)
+        W[:old] = self._W
+        self._W = W
+        for name, fill in (("eage", -1), ("evar", 0.0), ("ecount", 0.0)):
+            matrix = getattr(self, f"_{name}")
+            bigger = np.full((new, new), fill, dtype=matrix.dtype)
+            bigger[:old, :old] = matrix
+            setattr(self, f"_{name}", bigger)
+        for name, array in grown.items():
+            setattr(self, f"_{name}", array)
+
+    @property
+    def _capacity(self) -> int:
+        return self._W.shape[0]
+
+    def _widen(self, width: int) -> None:
+        """New features appeared: prototypes get ``NaN`` (unknown) columns for them."""
+        if width > self._W.shape[1]:
+            extra = np.full((self._capacity, width - self._W.shape[1]), np.nan)
+            self._W = np.hstack([self._W, extra])
+
+    def _fit_width(self, X: np.ndarray) -> np.ndarray:
+        width = self._W.shape[1]
+        if X.shape[1] == width:
+            return X
+        if X.shape[1] > width:
+            return np.ascontiguousarray(X[:, :width])
+        padded = np.full((X.shape[0], width), np.nan)
+        padded[:, : X.shape[1]] = X
+        return padded
+
+    # -- learning and prediction ---------------------------------------------------------------
+
+    def _learn_rows(self, X: np.ndarray) -> None:
+        self._widen(X.shape[1])
+        X = self._fit_width(X)
+        params = self._params_array()
+        row = 0
+        while row < X.shape[0]:
+            row, code = K.learn_rows(
+                X, row, self._W, self._alive, self._hits, self._dmean, self._dvar, self._born,
+                self._last, self._ids, self._clusters, self._eage, self._evar, self._ecount,
+                self._counters, params,
+            )  # fmt: skip
+            if code == K.NEED_SLOT:
+                self._enlarge()
+            elif code == K.MERGE_DUE:
+                self.merge()
+
+    def _transform(self, X: np.ndarray):
+        X = self._fit_width(X)
+        slot, distance, novelty, cluster = K.predict_rows(
+            X, self._W, self._alive, self._dmean, self._dvar, self._clusters, self.radius_z
+        )
+        unmatched = slot < 0
+        if unmatched.any():
+            cluster[unmatched] = self._fallback_cluster()
+        neuron = np.where(unmatched, -1, self._ids[np.maximum(slot, 0)])
+        return neuron, distance, novelty, cluster
+
+    def _fallback_cluster(self) -> int:
+        """Cluster for a record sharing no feature with the map: the heaviest neuron's."""
+        if not self._alive.any():
+            return 0
+        hits = np.where(self._alive, self._hits, -1.0)
+        return int(self._clusters[int(np.argmax(hits))])
+
+    def _predict_rows(self, X: np.ndarray) -> np.ndarray:
+        return self._transform(X)[3]
+
+    def transform_many(self, X) -> dict:
+        """Per row: winning ``neuron`` id, ``distance`` to it, ``novelty``, ``cluster``.
+
+        ``novelty`` is the distance over the winner's radius: above 1 the record lies outside
+        every neuron's radius (the winner is the nearest). A row that shares no feature with
+        the map gets neuron -1, ``NaN`` distance and novelty, and the heaviest cluster. The
+        model is not changed.
+        """
+        neuron, distance, novelty, cluster = self._transform(self._matrix(X))
+        return {"neuron": neuron, "distance": distance, "novelty": novelty, "cluster": cluster}
+
+    # -- merging and drift ---------------------------------------------------------------------
+
+    def merge(self) -> None:
+        """Re-run hierarchical merging now; cluster ids stay stable by neuron overlap."""
+        step = int(self._counters[K.STEP])
+        self._counters[K.NEXT_MERGE] = step + min(self.merge_every, max(_FIRST_MERGE, step))
+        rows = np.flatnonzero(self._alive)
+        if len(rows) == 0:
+            return
+        position = np.full(self._capacity, -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        sub = self._eage[np.ix_(rows, rows)]
+        a, b = np.nonzero(np.triu(sub >= 0, k=1))
+        edges = np.column_stack([a, b])
+        edge_variances = np.column_stack(
+            [self._evar[rows[a], rows[b]], self._evar[rows[b], rows[a]]]
+        )
+        width = max(self._W.shape[1], 1)
+        variances = (self._dmean[rows] ** 2 + self._dvar[rows]) / width
+        result = hierarchical_merge(
+            self._W[rows], self._win_rates(rows), edges, edge_variances, variances, self.min_gap
+        )
+        next_cluster = int(self._counters[K.NEXT_CLUSTER])
+        ids, next_id = stable_cluster_ids(
+            result.labels, self._clusters[rows], self._hits[rows], next_cluster
+        )
+        self._clusters[rows] = ids
+        self._counters[K.NEXT_CLUSTER] = next_id
+        self._merge_sequence = result.sequence
+
+    def _win_rates(self, rows: np.ndarray) -> np.ndarray:
+        """Wins per record since each neuron was born: its share of the stream.
+
+        Merging weighs neurons by this rather than by raw hits, so a neuron grown late is
+        not mistaken for a sparse region. Ages are floored at 100 records so that a neuron
+        a few records old does not get an absurd rate from two lucky wins.
+        """
+        age = np.maximum(self._counters[K.STEP] - self._born[rows], 100)
+        return self._hits[rows] / age
+
+    def adapt(self, neurons=None) -> None:
+        """React to a drift alarm: learn faster locally, drop stale neurons, re-merge.
+
+        For the given neuron ids (``None`` = all), the hit count is cut to at most 10, so the
+        decayed learning rate ``1 / hits`` goes back up to 0.1 and the neurons follow the new
+        concept quickly; among them, neurons idle for more than 100 records and more than 4 of
+        their own mean intervals between wins are removed (what used to win there has gone).
+        Then hierarchical merging runs again.
+        """
+        alive = self._alive.copy()
+        chosen = alive if neurons is None else alive & np.isin(self._ids, np.asarray(neurons))
+        self._hits[chosen] = np.minimum(self._hits[chosen], 10.0)
+        step = self._counters[K.STEP]
+        idle = step - self._last
+        interval = (self._last - self._born) / np.maximum(self._hits, 1.0)
+        stale = chosen & (idle > 100) & (idle > 4.0 * interval)
+        if stale.sum() >= alive.sum():
+            stale[np.argmin(np.where(stale, idle, np.iinfo(np.int64).max))] = False
+        for slot in np.flatnonzero(stale):
+            self._alive[slot] = False
+            self._eage[slot, :] = -1
+            self._eage[:, slot] = -1
+        self._counters[K.N_ALIVE] = int(self._alive.sum())
+        self.merge()
+
+    # -- read-only views -----------------------------------------------------------------------
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self._alive.sum())
+
+    @property
+    def n_clusters(self) -> int:
+        return len(np.unique(self._clusters[self._alive]))
+
+    @property
+    def neuron_ids(self) -> np.ndarray:
+        return self._ids[self._alive].copy()
+
+    @property
+    def prototypes(self) -> np.ndarray:
+        return self._W[self._alive].copy()
+
+    @property
+    def neuron_clusters(self) -> np.ndarray:
+        return self._clusters[self._alive].copy()
+
+    @property
+    def neuron_counts(self) -> np.ndarray:
+        return self._hits[self._alive].copy()
+
+    @property
+    def neuron_radii(self) -> np.ndarray:
+        alive = self._alive
+        return self._dmean[alive] + self.radius_z * np.sqrt(self._dvar[alive])
+
+    @property
+    def edges(self) -> np.ndarray:
+        """``(m, 2)`` neuron ids of the map's links."""
+        rows = np.flatnonzero(self._alive)
+        a, b = np.nonzero(np.triu(self._eage[np.ix_(rows, rows)] >= 0, k=1))
+        return np.column_stack([self._ids[rows[a]], self._ids[rows[b]]]).astype(np.int64)
+
+    @property
+    def merge_sequence(self) -> np.ndarray:
+        """Last merge sequence, rows ``(row_a, row_b, gap)`` over live-neuron rows."""
+        return self._merge_sequence.copy()
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def _get_state(self) -> dict:
+        state = {name: getattr(self, f"_{name}").copy() for name in _STATE_ARRAYS}
+        state["features"] = self._features.names
+        state["merge_sequence"] = self._merge_sequence.copy()
+        return state
+
+    def _set_state(self, state: dict) -> None:
+        capacity = len(state["alive"])
+        if capacity > self.max_neurons or state["W"].shape[0] != capacity:
+            raise ValueError("snapshot state does not fit max_neurons")
+        for name in _STATE_ARRAYS:
+            value = np.asarray(state[name])
+            if name in ("eage", "evar", "ecount") and value.shape != (capacity, capacity):
+                raise ValueError(f"snapshot array {name} has shape {value.shape}")
+            setattr(self, f"_{name}", np.ascontiguousarray(value.copy()))
+        self._alive = self._alive.astype(np.bool_)
+        self._features = FeatureIndex(state["features"])
+        self._merge_sequence = np.asarray(state["merge_sequence"], dtype=np.float64).reshape(-1, 3)
+
+    @classmethod
+    def _unit_test_params(cls):
+        yield {"seed": 0}
+        yield {"max_neurons": 8, "merge_every": 50, "forget_after": 200, "seed": 1}
