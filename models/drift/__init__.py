@@ -8,6 +8,7 @@ usable on their own, with river's ``DriftDetector`` interface.
 
 from __future__ import annotations
 
+from models.drift.adaptation import Readaptation, ReadaptationTracker, react
 from models.drift.events import EVENT_KINDS, DriftEvent
 from models.drift.exceedance import ExceedanceCUSUM
 from models.drift.hellinger import HellingerShift
@@ -22,5 +23,8 @@ __all__ = [
     "ExceedanceCUSUM",
     "HellingerShift",
     "RateCUSUM",
+    "Readaptation",
+    "ReadaptationTracker",
     "ShareCUSUM",
+    "react",
 ]
