@@ -1,0 +1,240 @@
+"""Capture Kafka topics into a recording file (``sgmstream record``).
+
+Topics
+    ``topics`` is a regular expression matched against whole topic names (``records.*`` means
+    every ``records.<source>`` topic); comma-separated expressions are alternatives
+    (``records.a,records.b``). Internal topics are never matched. Topics created while the
+    recorder runs are picked up within a few seconds.
+
+Where to start
+    ``start="latest"`` (the default) captures what arrives from now on, the usual live capture;
+    ``start="earliest"`` captures what the topics still hold, then keeps going. Without a
+    ``group_id`` the recorder reads every partition on its own and commits nothing, so it never
+    disturbs the pipeline's consumer groups; with one, it joins that group and commits, after
+    each flush of the file, the offsets of what the file holds (at-least-once into the file:
+    a restart with the same group continues where the last flush was).
+
+Stopping
+    After ``duration_s`` seconds, after ``count`` messages, after ``idle_s`` seconds without a
+    message, or on Ctrl+C / SIGTERM. In every case the file is closed properly and is a complete
+    recording; a recorder killed with SIGKILL leaves a file whose complete lines (up to the last
+    flush, every ``flush_interval_s``) still read, followed by one "truncated" error.
+
+Progress goes to stderr (messages, rate, file size), then one summary line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+from stream.exceptions import ConfigError
+from stream.recording import ProgressLine, RecordingWriter, human_bytes
+from stream.settings import KafkaSettings
+from stream.source import Message
+
+__all__ = ["RecordResult", "run", "topic_pattern"]
+
+_POLL_S = 0.2
+_MAX_POLL_RECORDS = 2000
+# Pattern subscriptions see new topics only when metadata refreshes (5 min by default).
+_METADATA_MAX_AGE_MS = 3000
+
+
+@dataclass
+class RecordResult:
+    """What a recording session captured."""
+
+    path: Path
+    count: int = 0
+    bytes_written: int = 0
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+    stopped_by: str = ""
+    topics: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        rate = self.count / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        per_topic = ", ".join(f"{t} {n:,}" for t, n in sorted(self.topics.items())) or "none"
+        return (
+            f"{self.count:,} messages in {self.elapsed_s:.1f} s ({rate:,.0f}/s), "
+            f"{human_bytes(self.bytes_written)} -> {self.path} [{per_topic}] ({self.stopped_by})"
+        )
+
+
+def topic_pattern(text: str) -> re.Pattern[str]:
+    """The whole-name regular expression of ``--topics``.
+
+    >>> bool(topic_pattern("records.*").match("records.sensors"))
+    True
+    >>> bool(topic_pattern("records.a,records.b").match("records.a.old"))
+    False
+    """
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise ConfigError("--topics needs a topic name or regular expression, e.g. 'records.*'")
+    try:
+        return re.compile("^(?:" + "|".join(f"(?:{p})" for p in parts) + ")$")
+    except re.error as exc:
+        raise ConfigError(f"--topics {text!r} is not a valid regular expression: {exc}") from None
+
+
+class _Stop:
+    """The stop conditions of one run; ``reason`` says which one fired."""
+
+    def __init__(self, duration_s: float | None, count: int | None, idle_s: float | None):
+        for name, value in (("--duration", duration_s), ("--count", count), ("--idle", idle_s)):
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be > 0, got {value}")
+        self.count = count
+        now = time.monotonic()
+        self.deadline = now + duration_s if duration_s is not None else None
+        self.idle_s = idle_s
+        self.last_message = now
+        self.reason = ""
+
+    def room(self, written: int) -> int | None:
+        """How many more messages may be written (``None``: no limit)."""
+        return None if self.count is None else self.count - written
+
+    def reached(self, written: int) -> bool:
+        now = time.monotonic()
+        if self.count is not None and written >= self.count:
+            self.reason = f"--count {self.count} reached"
+        elif self.deadline is not None and now >= self.deadline:
+            self.reason = "--duration elapsed"
+        elif self.idle_s is not None and now - self.last_message >= self.idle_s:
+            self.reason = f"idle for {self.idle_s:g} s"
+        return bool(self.reason)
+
+    def poll_timeout_s(self) -> float:
+        if self.deadline is None:
+            return _POLL_S
+        return max(0.0, min(_POLL_S, self.deadline - time.monotonic()))
+
+
+def _matching_topics(reader, pattern: re.Pattern[str]) -> list[str]:
+    return sorted(t for t in reader.topics() if pattern.match(t) and not t.startswith("__"))
+
+
+def run(
+    settings: KafkaSettings,
+    out: str | Path,
+    *,
+    topics: str = "records.*",
+    duration_s: float | None = None,
+    count: int | None = None,
+    idle_s: float | None = None,
+    start: Literal["earliest", "latest"] = "latest",
+    group_id: str | None = None,
+    schemas: dict[str, int] | None = None,
+    flush_interval_s: float = 2.0,
+    progress: IO[str] | None = None,
+) -> RecordResult:
+    """Record matching topics into ``out`` until a stop condition; returns what was captured.
+
+    Progress and the summary go to ``progress`` (the CLI passes stderr; ``None``: silent).
+    """
+    if start not in ("earliest", "latest"):
+        raise ConfigError(f"--from must be earliest or latest, got {start!r}")
+    pattern = topic_pattern(topics)
+    stop = _Stop(duration_s, count, idle_s)
+    from stream.clients import consumer
+
+    reader = consumer(
+        settings,
+        group_id=group_id,
+        auto_offset_reset=start,
+        metadata_max_age_ms=_METADATA_MAX_AGE_MS,
+    )
+    result = RecordResult(Path(out))
+    line = ProgressLine(progress)
+    try:
+        matched = _matching_topics(reader, pattern)
+        if not matched and progress is not None:
+            line.finish(f"record: no topic matches {topics!r} yet; waiting for one to appear")
+        reader.subscribe(pattern=pattern.pattern)
+        header = {"topics": matched, "schemas": dict(schemas or {})}
+        with RecordingWriter(out, header) as writer:
+            started = time.monotonic()
+            try:
+                _capture(reader, writer, stop, result, line, group_id, flush_interval_s, started)
+            except KeyboardInterrupt:
+                result.interrupted = True
+                stop.reason = "interrupted"
+            finally:
+                result.elapsed_s = time.monotonic() - started
+                result.count = writer.count
+        result.bytes_written = result.path.stat().st_size
+    finally:
+        reader.close()
+    result.stopped_by = stop.reason
+    line.finish(f"record {'interrupted' if result.interrupted else 'done'}: {result.describe()}")
+    return result
+
+
+def _capture(
+    reader,
+    writer: RecordingWriter,
+    stop: _Stop,
+    result: RecordResult,
+    line: ProgressLine,
+    group_id: str | None,
+    flush_interval_s: float,
+    started: float,
+) -> None:
+    positions: dict[tuple[str, int], int] = {}
+    last_flush = time.monotonic()
+    while not stop.reached(writer.count):
+        polled = reader.poll(
+            timeout_ms=int(stop.poll_timeout_s() * 1000), max_records=_MAX_POLL_RECORDS
+        )
+        _write_batch(polled, writer, stop, result, positions)
+        if time.monotonic() - last_flush >= flush_interval_s:
+            _flush(reader, writer, group_id, positions)
+            last_flush = time.monotonic()
+        if line.due():
+            line.update(_progress_text(writer, started, result))
+    _flush(reader, writer, group_id, positions)
+
+
+def _write_batch(polled, writer, stop: _Stop, result: RecordResult, positions: dict) -> None:
+    room = stop.room(writer.count)
+    for records in polled.values():
+        for r in records:
+            if room is not None and room <= 0:
+                return  # --count: the rest of this batch is not part of the recording
+            writer.write(Message(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp))
+            result.topics[r.topic] = result.topics.get(r.topic, 0) + 1
+            positions[(r.topic, r.partition)] = r.offset + 1
+            stop.last_message = time.monotonic()
+            if room is not None:
+                room -= 1
+
+
+def _flush(reader, writer: RecordingWriter, group_id: str | None, positions: dict) -> None:
+    # Order matters for at-least-once: the lines must be in the file before their offsets are
+    # committed, so a restart may record a message twice but never skip one.
+    writer.flush()
+    if group_id is not None and positions:
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        reader.commit(
+            {
+                TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+                for (topic, partition), offset in positions.items()
+            }
+        )
+
+
+def _progress_text(writer: RecordingWriter, started: float, result: RecordResult) -> str:
+    elapsed = time.monotonic() - started
+    rate = writer.count / elapsed if elapsed > 0 else 0.0
+    return (
+        f"record {writer.count:,} messages {rate:,.0f}/s {human_bytes(writer.bytes_written)} "
+        f"from {len(result.topics)} topics, {elapsed:.0f} s"
+    )
