@@ -9,7 +9,9 @@ with 130. Producer and consumer commands are imported only when they run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,8 +29,6 @@ _NOT_YET = {
     "worker": "the long-running clustering worker",
     "aggregator": "the asynchronous model aggregator",
     "produce": "synthetic multi-source producers",
-    "record": "topic -> file recording",
-    "replay": "file -> topic replay with original timing",
     "evaluate": "offline evaluation of a recording",
     "dashboard": "the built-in live dashboard",
 }
@@ -152,6 +152,158 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM stops record/replay like Ctrl+C: flushed, closed, and reported."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (tests): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from consumers.recorder import run
+
+    schemas = None
+    if args.schemas:
+        from stream.schema import SchemaRegistry
+
+        registry = SchemaRegistry.load(args.schemas)
+        schemas = {name: schema.version for name, schema in registry.schemas.items()}
+    with _sigterm_as_interrupt():
+        result = run(
+            _kafka_settings(args),
+            args.out,
+            topics=args.topics,
+            duration_s=args.duration,
+            count=args.count,
+            idle_s=args.idle,
+            start=args.start,
+            group_id=args.group,
+            schemas=schemas,
+            progress=sys.stderr,
+        )
+    return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from producers.replay import parse_topic_map, run
+
+    with _sigterm_as_interrupt():
+        result = run(
+            _kafka_settings(args),
+            args.file,
+            speed=args.speed if args.speed is not None else 1.0,
+            rate=args.rate,
+            loop=args.loop,
+            topic_map=parse_topic_map(args.topic_map),
+            keep_partitions=args.keep_partitions,
+            csv_map=args.csv_map,
+            stop_after=args.count,
+            progress=sys.stderr,
+        )
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return 1 if result.failed else 0
+
+
+def _add_record_parser(commands) -> None:
+    record = commands.add_parser(
+        "record",
+        help="capture topics into a recording file (gzip JSON lines)",
+        description="Capture Kafka topics into a recording: gzip-compressed JSON lines, one "
+        "message per line with its topic, partition, offset, key, timestamp and record. Stops "
+        "after --duration, --count or --idle, or on Ctrl+C; the file is complete in every case. "
+        "Progress (messages, rate, file size) goes to stderr.",
+    )
+    record.add_argument(
+        "--topics",
+        default="records.*",
+        help="regular expression over whole topic names, or several separated by commas "
+        "(default: 'records.*', every source topic); new matching topics are picked up",
+    )
+    record.add_argument("--out", required=True, type=Path, help="the recording file to write")
+    record.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    record.add_argument("--count", type=int, metavar="N", help="stop after N messages")
+    record.add_argument(
+        "--idle", type=float, metavar="S", help="stop after S seconds without a message"
+    )
+    record.add_argument(
+        "--from",
+        dest="start",
+        choices=("latest", "earliest"),
+        default="latest",
+        help="latest (default): what arrives from now on; earliest: what the topics still hold",
+    )
+    record.add_argument(
+        "--group",
+        help="join this consumer group and commit what the file holds (default: no group, "
+        "no commits, every partition)",
+    )
+    record.add_argument(
+        "--schemas", type=Path, help="schema file: its source versions go into the header"
+    )
+    record.add_argument("--bootstrap-servers", help="Kafka address (default 127.0.0.1:9092)")
+    record.set_defaults(run=cmd_record)
+
+
+def _add_replay_parser(commands) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="produce a recording back onto topics with its original timing",
+        description="Produce a recording (or a CSV file with --csv-map) back onto its topics, "
+        "keeping the recorded gaps between messages (scaled by --speed, or flattened to "
+        "--rate) and each message's timestamp (a record's event time) as its Kafka timestamp. "
+        "Bad lines are reported with their line numbers and skipped. Ctrl+C flushes and says "
+        "how far the replay got (exit 130).",
+    )
+    replay.add_argument("file", type=Path, help="recording (.jsonl.gz / .jsonl) or CSV file")
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="play X times faster than recorded (default 1; 'inf': as fast as possible)",
+    )
+    pace.add_argument(
+        "--rate", type=float, metavar="R", help="ignore recorded gaps: R messages per second"
+    )
+    replay.add_argument(
+        "--loop",
+        action="store_true",
+        help="start again at the end, forever; each pass moves timestamps and event times on "
+        "by the recording's span",
+    )
+    replay.add_argument(
+        "--topic-map",
+        metavar="OLD=NEW,...",
+        help="send messages of topic OLD to NEW (others keep their recorded topic)",
+    )
+    replay.add_argument(
+        "--keep-partitions",
+        action="store_true",
+        help="send each message to its recorded partition (default: partition by key)",
+    )
+    replay.add_argument(
+        "--csv-map",
+        metavar="ROLE=COLUMN,...",
+        help="read FILE as CSV: source=COLUMN|NAME,event_time=COLUMN[,id=COLUMN][,label=COLUMN]"
+        "[,features=A|B|C] (default features: all other columns)",
+    )
+    replay.add_argument("--count", type=int, metavar="N", help="stop after N messages")
+    replay.add_argument("--bootstrap-servers", help="Kafka address (default 127.0.0.1:9092)")
+    replay.set_defaults(run=cmd_replay)
+
+
 def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         print(f"sgmstream {name}: {_NOT_YET[name]} is not built yet.", file=sys.stderr)
@@ -210,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_broker_flags(demo)
     demo.set_defaults(run=cmd_demo)
 
+    _add_record_parser(commands)
+    _add_replay_parser(commands)
     for name, what in _NOT_YET.items():
         commands.add_parser(name, help=f"{what} (not built yet)").set_defaults(run=_not_yet(name))
     return parser
