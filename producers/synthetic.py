@@ -11,7 +11,8 @@ Three heterogeneous sources share nothing but the record envelope:
 The label of a record is ``<source>/<cluster>``: it is there to score, never to learn. At
 ``drift_at`` (a fraction of the stream) the small sensors cluster moves to a new place: an
 abrupt drift confined to about 1 % of all records, which a global monitor tends to miss.
-Records are spaced ``interval_ms`` apart in event time. The schemas of the three sources are
+Records are spaced ``interval_ms`` apart in event time from ``start_ms`` (by default a fixed
+origin, 2026-01-01, so that runs are identical). The schemas of the three sources are
 in ``deploy/schemas/synthetic.yaml``.
 """
 
@@ -19,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import orjson
 
-from stream.records import Record
+from stream.records import Record, record_to_dict
+from stream.source import Message
 
-__all__ = ["SyntheticStream"]
+__all__ = ["SyntheticStream", "write_recording"]
 
 _START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: a fixed origin keeps runs identical
 
@@ -74,13 +78,14 @@ class SyntheticStream:
     seed: int = 0
     drift_at: float = 0.6
     interval_ms: int = 10
+    start_ms: int = _START_MS
 
     def __iter__(self) -> Iterator[Record]:
         rng = np.random.default_rng(self.seed)
         sources = rng.choice(3, size=self.count, p=_SOURCE_SHARES)
         drift_index = int(self.drift_at * self.count)
         for i, source in enumerate(sources):
-            event_time = _START_MS + i * self.interval_ms
+            event_time = self.start_ms + i * self.interval_ms
             make = (_sensor, _payment, _weblog)[source]
             name, cluster, features = make(rng, moved=i >= drift_index)
             yield Record(name, f"{name}-{i}", event_time, features, f"{name}/{cluster}")
@@ -119,3 +124,19 @@ def _weblog(rng: np.random.Generator, moved: bool) -> tuple[str, int, dict]:
         "tier": _TIERS[int(rng.choice(3, p=tiers))],
     }
     return "weblogs", cluster, features
+
+
+def write_recording(stream: SyntheticStream, path: Path) -> int:
+    """Write ``stream`` as a recording (one message per record on ``records.<source>``)."""
+    from stream.recording import RecordingWriter
+
+    header = {"schemas": dict.fromkeys(("sensors", "payments", "weblogs"), 1)}
+    header["topics"] = [f"records.{name}" for name in header["schemas"]]
+    offsets: dict[str, int] = {}
+    with RecordingWriter(path, header) as out:
+        for record in stream:
+            topic = f"records.{record.source}"
+            offset = offsets[topic] = offsets.get(topic, -1) + 1
+            value = orjson.dumps(record_to_dict(record))
+            out.write(Message(topic, 0, offset, record.id.encode(), value, record.event_time))
+        return out.count

@@ -1,0 +1,97 @@
+"""The per-batch core that every consumer shares: validate, encode, cluster, watch for drift.
+
+``sgmstream evaluate`` and the live worker both call :meth:`Pipeline.process` on batches of
+:class:`~stream.source.Message`; only where the messages come from and where the results go
+differ. Each batch is handled *prequentially*: the model assigns the batch before it learns it,
+so the assignments are honest predictions on unseen records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.cluster import SelfGrowthMap
+from models.drift import DriftEvent, DriftMonitor, Readaptation, ReadaptationTracker, react
+from stream.encoding import MixedEncoder
+from stream.records import Record
+from stream.schema import SchemaRegistry
+from stream.source import Message
+from stream.validation import Rejection, validate
+
+__all__ = ["BatchResult", "Pipeline"]
+
+
+@dataclass
+class BatchResult:
+    """What one batch produced. ``records[i]`` came from ``accepted[i]``."""
+
+    accepted: list[Message] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    clusters: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    novelty: np.ndarray = field(default_factory=lambda: np.empty(0))
+    encoded: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    rejected: list[tuple[Message, Rejection]] = field(default_factory=list)
+    drift_events: list[DriftEvent] = field(default_factory=list)
+    readaptations: list[Readaptation] = field(default_factory=list)
+
+
+class Pipeline:
+    """Validation, mixed-type encoding, the Self-Growth Map and drift monitoring in one place.
+
+    Parameters
+    ----------
+    registry
+        The source schemas every message is validated against.
+    encoder, model, monitor, tracker
+        The learned parts and the re-adaptation timer; fresh defaults when omitted.
+    max_bytes
+        Messages larger than this are rejected (``too_large``) before they are parsed.
+    """
+
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        encoder: MixedEncoder | None = None,
+        model: SelfGrowthMap | None = None,
+        monitor: DriftMonitor | None = None,
+        tracker: ReadaptationTracker | None = None,
+        max_bytes: int = 1 << 20,
+    ):
+        self.registry = registry
+        self.encoder = encoder if encoder is not None else MixedEncoder()
+        self.model = model if model is not None else SelfGrowthMap()
+        self.monitor = monitor if monitor is not None else DriftMonitor()
+        self.tracker = tracker if tracker is not None else ReadaptationTracker()
+        self.max_bytes = max_bytes
+
+    def process(self, messages: list[Message]) -> BatchResult:
+        result = BatchResult()
+        for message in messages:
+            outcome = validate(message.value, self.registry, max_bytes=self.max_bytes)
+            if isinstance(outcome, Rejection):
+                result.rejected.append((message, outcome))
+            else:
+                result.accepted.append(message)
+                result.records.append(outcome)
+        if result.records:
+            self._learn(result)
+        return result
+
+    def _learn(self, result: BatchResult) -> None:
+        X = self.encoder.learn_transform_many(result.records)
+        seen = self.model.transform_many(X)
+        self.model.learn_many(X)
+        seconds = np.array([r.event_time for r in result.records], dtype=np.float64) / 1000.0
+        result.encoded = X
+        result.clusters = seen["cluster"]
+        result.novelty = seen["novelty"]
+        result.drift_events = self.monitor.update_many(
+            seen["cluster"], seen["distance"], seen["novelty"], event_time=seconds
+        )
+        for event in result.drift_events:
+            react(self.model, event)
+        result.readaptations = self.tracker.update_many(
+            seen["cluster"], seen["distance"], seconds, events=result.drift_events
+        )
