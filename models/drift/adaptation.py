@@ -91,7 +91,7 @@ class ReadaptationTracker:
     >>> cluster = np.full(400, 4)
     >>> distance = np.where(np.arange(400) < 250, 3.0, 1.0)
     >>> [done] = tracker.update_many(cluster, distance, np.arange(400) / 100, events=[event])
-    >>> done.records, done.seconds, round(done.band_upper, 3)
+    >>> done.records, round(done.seconds, 3), round(done.band_upper, 3)
     (160, 1.6, 1.19)
     """
 
@@ -143,7 +143,7 @@ class ReadaptationTracker:
         std = event.evidence.get("reference_qe_std", 0.0)
         if mean is None or not np.isfinite(mean):
             return []
-        upper = mean + max(self.z * std / np.sqrt(self.window), self.tolerance * mean)
+        upper = float(mean + max(self.z * std / np.sqrt(self.window), self.tolerance * mean))
         if event.kind == "vanished_cluster":
             return [Readaptation(event, event.index, 0, 0.0, upper)]
         self._tracks.append({"event": event, "upper": upper, "recent": np.zeros(0)})

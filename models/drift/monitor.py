@@ -28,9 +28,11 @@ class DriftMonitor(Snapshot, DriftDetector):
     every cluster on its own first:
 
     * **cluster novelty** - per cluster, an exceedance CUSUM (see ``ExceedanceCUSUM``) on its
-      members' novelty (distance to the winning neuron over that neuron's radius). It fires when
+      members' winner distances, against the cluster's own upper distance quantile. It fires when
       a cluster's members keep landing outside its usual neighbourhood: the cluster moved, or new
-      records settle next to it.
+      records settle next to it. (Distances, not the map's novelty ratio: a map at its neuron cap
+      widens the radius of the neuron that absorbs new records, so the ratio normalises away
+      exactly the change looked for.)
     * **cluster share** - per cluster, Bernoulli CUSUMs on its share of the traffic (see
       ``ShareCUSUM``): shares that rise or fall by ``ratio``, clusters that vanish, and clusters
       that newly appear and reach ``new_share``.
@@ -273,7 +275,7 @@ class DriftMonitor(Snapshot, DriftDetector):
         zeros = np.zeros(len(batch.slots), dtype=np.int64)
         return {
             "cluster_novelty": self._novelty.scan(
-                self, batch.novelty, batch.distance, batch.slots, start, stop, offset, quiet
+                self, batch.distance, batch.distance, batch.slots, start, stop, offset, quiet
             ),
             "global_qe": self._qe.scan(
                 self, batch.distance, batch.distance, zeros, start, stop, offset, quiet

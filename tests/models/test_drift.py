@@ -1,0 +1,241 @@
+"""Drift detectors and monitor: golden detection indices, silence when stationary, debouncing,
+event serialisation, batch invariance and re-adaptation timing.
+
+Golden indices were printed once by the code on these seeded streams and frozen here; each is
+checked to lie just after the drift point it must detect, so it is determined by the stream.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from models.drift import (
+    DriftEvent,
+    DriftMonitor,
+    ExceedanceCUSUM,
+    HellingerShift,
+    RateCUSUM,
+    ReadaptationTracker,
+    ShareCUSUM,
+)
+
+
+def _map_output(seed: int, n: int, shares=(0.6, 0.25, 0.13, 0.02), ids=(10, 20, 30, 40)):
+    rng = np.random.default_rng(seed)
+    cluster = rng.choice(np.array(ids), size=n, p=np.array(shares))
+    distance = rng.gamma(4.0, 0.25, n) * (1.0 + 0.01 * cluster)
+    return cluster, distance, distance / 2.0
+
+
+def _feed(monitor, cluster, distance, novelty, batch=1000):
+    events = []
+    times = np.arange(len(cluster)) / 100.0
+    for s in range(0, len(cluster), batch):
+        part = slice(s, s + batch)
+        events += monitor.update_many(cluster[part], distance[part], novelty[part], times[part])
+    return events
+
+
+# -- golden detection indices --------------------------------------------------------------------
+
+
+def test_golden_small_cluster_moves():
+    # The 2% cluster (id 40) is displaced at record 40,000: its members land 4x farther away.
+    cluster, distance, novelty = _map_output(0, 60_000)
+    moved = (cluster == 40) & (np.arange(60_000) >= 40_000)
+    distance[moved] *= 4.0
+    novelty[moved] *= 4.0
+    events = _feed(DriftMonitor(), cluster, distance, novelty)
+    assert [(e.kind, e.clusters, e.index) for e in events] == [("moved_cluster", (40,), 40_312)]
+    assert events[0].detector == "cluster_novelty"
+    assert events[0].event_time == pytest.approx(403.12)
+
+
+def test_golden_small_cluster_vanishes_and_new_cluster_appears():
+    n = 80_000
+    cluster, distance, novelty = _map_output(1, n)
+    late = np.arange(n) >= 40_000
+    cluster[late & (cluster == 40)] = 10  # the 2% cluster's records now go elsewhere...
+    rng = np.random.default_rng(9)
+    newcomer = late & (rng.random(n) < 0.03)
+    cluster[newcomer] = 99  # ...and a new 3% cluster appears
+    events = _feed(DriftMonitor(), cluster, distance, novelty)
+    first = events[0]
+    assert (first.kind, first.clusters, first.index) == ("new_cluster", (99,), 40_367)
+    assert first.detector == "cluster_share"
+
+
+def test_golden_large_cluster_vanishes():
+    n = 40_000
+    cluster, distance, novelty = _map_output(2, n)
+    keep = (cluster != 10) | (np.arange(n) < 25_000)
+    events = _feed(DriftMonitor(), cluster[keep], distance[keep], novelty[keep])
+    assert [(e.kind, e.clusters, e.index) for e in events] == [("vanished_cluster", (10,), 25_027)]
+
+
+def test_golden_single_stream_detectors():
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.gamma(2.0, 1.0, 5000), rng.gamma(2.0, 3.0, 1000)])
+    assert ExceedanceCUSUM().update_many(values).tolist() == [5015]
+    bits = np.concatenate([rng.random(6000) < 0.01, rng.random(2000) < 0.05])
+    assert RateCUSUM().update_many(bits).tolist() == [7109]
+    ids = np.concatenate(
+        [rng.choice(3, 9000, p=[0.5, 0.3, 0.2]), rng.choice(3, 3000, p=[0.3, 0.3, 0.4])]
+    )
+    assert ShareCUSUM().update_many(ids).tolist() == [9160]
+    assert HellingerShift().update_many(ids).tolist() == [10_999]
+
+
+# -- no alarm when stationary ------------------------------------------------------------------
+
+
+def test_no_event_on_long_stationary_stream():
+    shares = (0.4, 0.3, 0.15, 0.1, 0.03, 0.02)
+    cluster, distance, novelty = _map_output(5, 400_000, shares, ids=(1, 2, 3, 4, 5, 6))
+    assert _feed(DriftMonitor(), cluster, distance, novelty, batch=5000) == []
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_single_stream_detectors_silent_when_stationary(seed):
+    rng = np.random.default_rng(seed)
+    assert len(ExceedanceCUSUM().update_many(rng.lognormal(0.0, 1.0, 300_000))) == 0
+    assert len(RateCUSUM().update_many(rng.random(300_000) < 0.004)) == 0
+    ids = rng.choice(5, 300_000, p=[0.4, 0.3, 0.2, 0.09, 0.01])
+    assert len(ShareCUSUM().update_many(ids)) == 0
+    assert len(HellingerShift().update_many(ids)) == 0
+
+
+# -- one drift, one event ------------------------------------------------------------------------
+
+
+def test_a_lasting_drift_raises_one_event():
+    # The drift persists to the end of the stream; the monitor reports it once, then its
+    # references learn the new regime instead of alarming again and again.
+    cluster, distance, novelty = _map_output(6, 80_000)
+    moved = (cluster == 30) & (np.arange(80_000) >= 30_000)
+    distance[moved] += 3.0
+    novelty[moved] += 1.5
+    events = _feed(DriftMonitor(), cluster, distance, novelty)
+    assert len(events) == 1
+    assert events[0].clusters == (30,)
+
+
+def test_single_stream_detector_reports_once_per_drift():
+    rng = np.random.default_rng(8)
+    values = np.concatenate([rng.gamma(2.0, 1.0, 5000), rng.gamma(2.0, 5.0, 20_000)])
+    assert len(ExceedanceCUSUM().update_many(values)) == 1
+
+
+def test_results_do_not_depend_on_batching():
+    cluster, distance, novelty = _map_output(3, 40_000)
+    distance[(cluster == 40) & (np.arange(40_000) >= 25_000)] *= 3.0
+    whole = _feed(DriftMonitor(), cluster, distance, novelty, batch=40_000)
+    pieces = _feed(DriftMonitor(), cluster, distance, novelty, batch=997)
+    assert whole == pieces and len(whole) == 1
+    single = DriftMonitor()
+    for c, d, v in zip(cluster[24_000:], distance[24_000:], novelty[24_000:], strict=True):
+        single.update({"cluster": int(c), "distance": float(d), "novelty": float(v)})
+    batch = DriftMonitor()
+    batch.update_many(cluster[24_000:], distance[24_000:], novelty[24_000:])
+    assert [e.index for e in single.events] == [e.index for e in batch.events]
+
+
+def test_snapshot_mid_stream_then_same_events():
+    cluster, distance, novelty = _map_output(3, 40_000)
+    distance[(cluster == 40) & (np.arange(40_000) >= 25_000)] *= 3.0
+    monitor = DriftMonitor()
+    monitor.update_many(cluster[:20_000], distance[:20_000], novelty[:20_000])
+    restored = DriftMonitor.from_dict(json.loads(json.dumps(monitor.to_dict())))
+    rest = (cluster[20_000:], distance[20_000:], novelty[20_000:])
+    assert monitor.update_many(*rest) == restored.update_many(*rest)
+    assert restored.n_records == 40_000
+
+
+def test_missing_values_are_ignored():
+    cluster, distance, novelty = _map_output(4, 30_000)
+    distance[::7] = np.nan
+    novelty[::7] = np.nan
+    assert _feed(DriftMonitor(), cluster, distance, novelty) == []
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+def test_event_json_round_trip():
+    event = DriftEvent(
+        "share_change", (3, 8), 12_345, 1.7e9, "share_hellinger", 0.012, 0.004, {"h": 0.11}
+    )
+    document = json.loads(event.to_json())
+    assert document["kind"] == "share_change" and document["clusters"] == [3, 8]
+    assert DriftEvent.from_json(event.to_json()) == event
+    assert DriftEvent.from_dict(event.to_dict()) == event
+
+
+def test_event_validation():
+    with pytest.raises(ValueError, match="kind"):
+        DriftEvent("exploded", (), 0, None, "x", 1.0, 1.0)
+    with pytest.raises(ValueError, match="malformed"):
+        DriftEvent.from_dict({"kind": "global"})
+    event = DriftEvent("global", (), 5, None, "global_qe", float("inf"), 16.0)
+    assert json.loads(event.to_json())["statistic"] is None
+
+
+def test_monitor_events_are_json_serialisable():
+    cluster, distance, novelty = _map_output(0, 60_000)
+    distance[(cluster == 40) & (np.arange(60_000) >= 40_000)] *= 4.0
+    [event] = _feed(DriftMonitor(), cluster, distance, novelty)
+    assert DriftEvent.from_json(event.to_json()) == event
+    assert {"reference_qe_mean", "reference_qe_std"} <= set(event.evidence)
+
+
+# -- re-adaptation ---------------------------------------------------------------------------------
+
+
+def test_readaptation_records_and_seconds():
+    # Cluster 40 moves at 40,000; the "map" re-learns it: from record 43,000 on its members
+    # are back at their usual distance.
+    n = 60_000
+    cluster, distance, novelty = _map_output(0, n)
+    position = np.arange(n)
+    moved = (cluster == 40) & (position >= 40_000) & (position < 43_000)
+    distance[moved] *= 4.0
+    novelty[moved] *= 4.0
+    monitor, tracker = DriftMonitor(), ReadaptationTracker()
+    times = position / 100.0
+    done = []
+    for s in range(0, n, 1000):
+        part = slice(s, s + 1000)
+        events = monitor.update_many(cluster[part], distance[part], novelty[part], times[part])
+        done += tracker.update_many(cluster[part], distance[part], times[part], events)
+    [result] = done
+    assert result.event.index == 40_312
+    back = result.index
+    assert 43_000 <= back < 43_000 + 20 * 100  # within ~20 members of cluster 40 after recovery
+    assert result.records == back - 40_312
+    assert result.seconds == pytest.approx(result.records / 100.0)
+    assert tracker.pending == []
+
+
+def test_readaptation_counts_new_clusters_as_the_region():
+    event = DriftEvent(
+        "moved_cluster", (7,), 9, None, "cluster_novelty", 20.0, 16.0,
+        {"reference_qe_mean": 1.0, "reference_qe_std": 0.1},
+    )  # fmt: skip
+    tracker = ReadaptationTracker(window=5)
+    cluster = np.array([1] * 10 + [7] * 5 + [8] * 10)  # cluster 8 is born after the event
+    distance = np.array([1.0] * 10 + [5.0] * 5 + [1.0] * 10)
+    [result] = tracker.update_many(cluster, distance, events=[event])
+    assert result.index == 19 and result.records == 10 and result.seconds is None
+
+
+def test_readaptation_gives_up():
+    event = DriftEvent(
+        "global", (), 0, 0.0, "global_qe", 20.0, 16.0,
+        {"reference_qe_mean": 1.0, "reference_qe_std": 0.1},
+    )  # fmt: skip
+    tracker = ReadaptationTracker(max_records=500)
+    [result] = tracker.update_many(np.zeros(1000, dtype=int), np.full(1000, 9.0), events=[event])
+    assert result.records is None and result.index is None
