@@ -1,0 +1,160 @@
+"""Unit tests of the Self-Growth Map and hierarchical merging on small constructed streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from models.cluster import SelfGrowthMap, hierarchical_merge, stable_cluster_ids
+
+
+def blobs(centres, sizes, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    centres = np.asarray(centres, dtype=float)
+    y = np.repeat(np.arange(len(centres)), sizes)
+    X = centres[y] + rng.normal(scale=scale, size=(len(y), centres.shape[1]))
+    order = rng.permutation(len(y))
+    return X[order], y[order]
+
+
+def test_first_three_records_form_a_triangle():
+    sgm = SelfGrowthMap()
+    sgm.learn_many(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    assert sgm.n_neurons == 3
+    assert sorted(map(tuple, sgm.edges.tolist())) == [(0, 1), (0, 2), (1, 2)]
+
+
+def test_grows_a_neuron_linked_as_a_triangle_for_a_far_record():
+    sgm = SelfGrowthMap()
+    X, _ = blobs([[0.0, 0.0]], [300], scale=0.1)
+    sgm.learn_many(X)
+    before = set(sgm.neuron_ids.tolist())
+    sgm.learn_one({0: 5.0, 1: 5.0})
+    new = set(sgm.neuron_ids.tolist()) - before
+    assert len(new) == 1
+    (new_id,) = new
+    linked = {int(b if a == new_id else a) for a, b in sgm.edges.tolist() if new_id in (a, b)}
+    assert len(linked) == 2
+    edges = {tuple(sorted(e)) for e in sgm.edges.tolist()}
+    first, second = sorted(linked)
+    assert (first, second) in edges  # winner and runner-up are linked too: a triangle
+    assert sgm.transform_many(np.array([[5.0, 5.0]]))["neuron"][0] == new_id
+
+
+def test_grows_where_the_data_is_and_keeps_more_neurons_than_clusters():
+    X, _ = blobs([[0.0, 0.0], [10.0, 0.0]], [1000, 1000])
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X)
+    assert sgm.n_neurons > 2 * sgm.n_clusters
+    out = sgm.transform_many(X)
+    assert np.median(out["novelty"]) < 1.0
+    assert out["novelty"].dtype == np.float64 and out["neuron"].dtype == np.int64
+
+
+def test_merging_finds_k_on_well_separated_blobs():
+    centres = [[0.0, 0.0], [12.0, 0.0], [0.0, 12.0], [12.0, 12.0]]
+    X, y = blobs(centres, [800] * 4, seed=1)
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X)
+    assert sgm.n_clusters == 4
+    assert adjusted_rand_score(y, sgm.predict_many(X)) > 0.95
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness: a 60-record cluster gets a single wide neuron whose density gap "
+    "to the big cluster's border neuron (~14) loses at the knee to a larger jump; see RESULTS.md",
+)
+def test_small_cluster_among_large_ones_is_kept():
+    X, y = blobs([[0.0, 0.0], [12.0, 0.0], [6.0, 12.0]], [3000, 3000, 60], seed=2)
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X)
+    labels = sgm.predict_many(X)
+    small = labels[y == 2]
+    assert np.bincount(small).max() >= 0.9 * len(small)
+    assert not np.isin(np.bincount(small).argmax(), labels[y != 2])
+
+
+def test_forgets_a_cluster_that_vanishes():
+    A, _ = blobs([[0.0, 0.0], [10.0, 10.0]], [1000, 1000], seed=3)
+    B, _ = blobs([[0.0, 0.0]], [3000], seed=4)
+    sgm = SelfGrowthMap(forget_after=500, seed=0)
+    sgm.learn_many(A)
+    far = sgm.transform_many(np.array([[10.0, 10.0]]))["neuron"][0]
+    sgm.learn_many(B)
+    assert far not in sgm.neuron_ids
+    assert np.all(np.linalg.norm(sgm.prototypes - [10.0, 10.0], axis=1) > 5.0)
+
+
+def test_max_neurons_caps_the_map_and_ids_are_never_reused():
+    rng = np.random.default_rng(5)
+    sgm = SelfGrowthMap(max_neurons=12, forget_after=200, seed=0)
+    seen: set[int] = set()
+    for phase in range(5):
+        sgm.learn_many(rng.normal(size=(600, 3)) + 15.0 * phase)
+        assert sgm.n_neurons <= 12
+        ids = sgm.neuron_ids
+        assert len(set(ids.tolist())) == len(ids)
+        removed_now_back = (seen - set(ids.tolist())) & set(ids.tolist())
+        assert not removed_now_back
+        seen |= set(ids.tolist())
+    assert max(seen) >= 12  # ids kept growing past the cap as neurons were replaced
+
+
+def test_cluster_ids_are_stable_across_re_merges():
+    X, _ = blobs([[0.0, 0.0], [12.0, 0.0]], [1000, 1000], seed=6)
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X)
+    probe = np.array([[0.0, 0.0], [12.0, 0.0]])
+    before = sgm.predict_many(probe).tolist()
+    more, _ = blobs([[0.0, 0.0], [12.0, 0.0], [0.0, 12.0]], [1000, 1000, 1000], seed=7)
+    sgm.learn_many(more)
+    sgm.merge()
+    after = sgm.predict_many(probe).tolist()
+    assert after == before
+    new = int(sgm.predict_many(np.array([[0.0, 12.0]]))[0])
+    assert new not in before and new > max(before)
+
+
+def test_stable_cluster_ids_split_gets_a_fresh_id():
+    ids, nxt = stable_cluster_ids(
+        np.array([0, 0, 1, 1]), np.array([3, 3, 3, 3]), np.array([5.0, 5.0, 1.0, 1.0]), 4
+    )
+    assert ids.tolist() == [3, 3, 4, 4] and nxt == 5
+
+
+def test_hierarchical_merge_on_map_statistics_alone():
+    P = np.array([[0.0], [1.0], [2.0], [20.0], [21.0]])
+    edges = np.array([[0, 1], [1, 2], [3, 4]])  # two components: joined virtually, gap decides
+    result = hierarchical_merge(P, np.full(5, 10.0), edges, variances=np.full(5, 0.1))
+    assert result.labels.tolist() == [0, 0, 0, 1, 1]
+    assert result.n_clusters == 2
+    assert result.sequence.shape == (4, 3) and result.n_merged == 3
+
+
+def test_missing_values_are_skipped_not_zero_imputed():
+    sgm = SelfGrowthMap()
+    X, _ = blobs([[5.0, 5.0, 5.0]], [200], scale=0.1)
+    sgm.learn_many(X)
+    out = sgm.transform_many(np.array([[5.0, np.nan, 5.0], [np.nan, np.nan, np.nan]]))
+    assert out["distance"][0] < 1.0  # a zero in the middle would put it ~5 away
+    assert out["neuron"][1] == -1 and np.isnan(out["distance"][1])
+
+
+def test_adapt_raises_learning_rates_and_re_merges():
+    X, _ = blobs([[0.0, 0.0]], [2000], seed=8)
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X)
+    assert sgm.neuron_counts.max() > 10
+    sgm.adapt()
+    assert sgm.neuron_counts.max() <= 10
+    one = int(sgm.neuron_ids[0])
+    sgm.learn_many(X[:50])
+    sgm.adapt([one])
+    assert sgm.n_neurons >= 1
+
+
+def test_rejects_an_impossible_cap():
+    with pytest.raises(ValueError):
+        SelfGrowthMap(max_neurons=0)
