@@ -224,3 +224,19 @@ def test_ctrl_c_stops_a_replay_cleanly_and_says_how_far_it_got(kafka_settings, t
     assert process.returncode == 130, err
     assert "replay interrupted" in err and "of 122" in err
     assert "Traceback" not in err
+
+
+def test_ctrl_c_stops_a_recording_and_leaves_a_complete_file(kafka_settings, tmp_path):
+    topic = _name("recint")
+    _topics(kafka_settings, topic, partitions=2)
+    _produce(kafka_settings, topic, _originals(100))
+    path = tmp_path / "live.jsonl.gz"
+    command = [sys.executable, "-m", "stream.cli", "record", "--topics", topic, "--out", str(path)]
+    command += ["--from", "earliest", "--bootstrap-servers", kafka_settings.bootstrap_servers]
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "record interrupted: 100 messages" in err and "Traceback" not in err
+    assert Counter(_triples(path)) == Counter(_originals(100))
