@@ -136,18 +136,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     broker, settings = _local_broker(args)
     state, is_new = broker.start(port=settings.port, timeout=settings.start_timeout_s)
     verb = "started" if is_new else "already running"
-    print(f"[1/2] Kafka {state.kafka_version} {verb} at {state.bootstrap_servers}")
-    specs = pipeline_topics(TopicSettings(sources=("sensors", "payments", "weblogs")))
-    created = create_topics(KafkaSettings(bootstrap_servers=state.bootstrap_servers), specs)
+    print(f"[1/4] Kafka {state.kafka_version} {verb} at {state.bootstrap_servers}")
+    kafka = KafkaSettings(bootstrap_servers=state.bootstrap_servers)
+    specs = pipeline_topics(TopicSettings(sources=_DEMO_SOURCES))
+    created = create_topics(kafka, specs)
+    print(f"[2/4] {len(specs)} topics ready ({sum(created.values())} created now)")
+    return _demo_stream(kafka, Path(args.out))
+
+
+_DEMO_SOURCES = ("sensors", "payments", "weblogs")
+
+
+def _demo_stream(kafka, out: Path) -> int:
+    from models.cluster import SelfGrowthMap
+    from producers.replay import run as replay
+    from producers.synthetic import SyntheticStream, write_recording
+    from stream.broker import REPO_ROOT
+    from stream.evaluation import run_evaluation
+    from stream.pipeline import Pipeline
+    from stream.recording import RecordingSource
+    from stream.schema import SchemaRegistry
+
+    out.mkdir(parents=True, exist_ok=True)
+    recording = out / "synthetic.jsonl.gz"
+    written = write_recording(SyntheticStream(count=20_000, seed=0), recording)
+    sent = replay(kafka, recording, speed=float("inf"), progress=None)
+    topics = ", ".join(f"records.{source}" for source in _DEMO_SOURCES)
+    print(f"[3/4] {sent.sent} of {written} synthetic records sent to {topics}")
+    registry = SchemaRegistry.load(REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml")
+    pipeline = Pipeline(registry, model=SelfGrowthMap(seed=0))
+    report = run_evaluation(RecordingSource(recording), pipeline, out / "report")
+    metrics = report["metrics"]
     print(
-        f"[2/2] topics ready: {len(specs)} ({sum(created.values())} created now): "
-        + ", ".join(spec.name for spec in specs)
+        f"[4/4] the worker's code on the same stream: ARI {metrics['ari']:.3f}, "
+        f"NMI {metrics['nmi']:.3f}, k found {metrics['k_found']} (true {metrics['k_true']}), "
+        f"{len(report['drift_events'])} drift events, {report['throughput_rps']:,.0f} records/s; "
+        f"report and plots in {out / 'report'}"
     )
     print(
-        "Not built yet: producers, workers, aggregator and dashboard, so no records flow. "
-        "The broker keeps running; stop it with `sgmstream kafka down`."
+        "Not built yet: the long-running worker, aggregator and dashboard, so nothing consumes "
+        "the topics live. The broker keeps running; stop it with `sgmstream kafka down`."
     )
-    return 0
+    return 0 if sent.sent == written else 1
 
 
 @contextlib.contextmanager
@@ -371,7 +401,7 @@ def _produce_live(args: argparse.Namespace) -> int:
         path = Path(scratch) / "synthetic.jsonl.gz"
         write_recording(stream, path)
         with _sigterm_as_interrupt():
-            result = run(_kafka_settings(args), path, speed=1.0)
+            result = run(_kafka_settings(args), path, speed=1.0, progress=sys.stderr)
     return EXIT_INTERRUPTED if result.interrupted else (1 if result.failed else 0)
 
 
@@ -482,8 +512,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--bootstrap-servers", help="Kafka address (default 127.0.0.1:9092)")
     create.set_defaults(run=cmd_topics_create)
 
-    demo = commands.add_parser("demo", help="everything on one machine")
+    demo = commands.add_parser(
+        "demo",
+        help="everything on one machine",
+        description="Start the local broker, create the topics, send the seeded synthetic "
+        "three-source stream onto them, and run the worker's code on the same stream offline, "
+        "writing a quality report with plots.",
+    )
     demo.add_argument("--port", type=int, help="broker port (default 9092)")
+    demo.add_argument(
+        "--out", default=".cache/demo", help="where the recording and report go (.cache/demo)"
+    )
     _add_broker_flags(demo)
     demo.set_defaults(run=cmd_demo)
 
