@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import IO, Literal
 
 from stream.exceptions import ConfigError
-from stream.recording import ProgressLine, RecordingWriter, human_bytes
+from stream.progress import ProgressLine, human_bytes
+from stream.recording import RecordingWriter
 from stream.settings import KafkaSettings
 from stream.source import Message
 

@@ -42,19 +42,12 @@ from typing import IO
 import orjson
 
 from stream.exceptions import ConfigError, WireFormatError
-from stream.recording import (
-    CsvMapping,
-    ProgressLine,
-    Recording,
-    RecordingError,
-    RecordingSummary,
-    read_csv,
-    read_recording,
-)
+from stream.progress import ProgressLine
+from stream.recording import Recording, RecordingError, RecordingSummary, open_input
 from stream.settings import KafkaSettings
 from stream.source import Message
 
-__all__ = ["ReplayResult", "Schedule", "open_input", "parse_topic_map", "run"]
+__all__ = ["ReplayResult", "Schedule", "parse_topic_map", "run"]
 
 _SHOWN_ERRORS = 20  # bad lines listed one by one before "... and N more"
 _MAX_SLEEP_S = 0.25  # wake up at least this often to redraw progress
@@ -98,13 +91,6 @@ def parse_topic_map(text: str | None) -> dict[str, str]:
             raise ConfigError(f"--topic-map: {part!r} is not OLD=NEW")
         mapping[old] = new
     return mapping
-
-
-def open_input(path: str | Path, csv_map: str | None = None) -> Recording:
-    """A recording file, or a CSV file read through a ``--csv-map`` mapping."""
-    if csv_map:
-        return read_csv(path, CsvMapping.parse(csv_map))
-    return read_recording(path)
 
 
 class Schedule:

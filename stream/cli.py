@@ -334,10 +334,9 @@ def _add_replay_parser(commands) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from models.cluster import SelfGrowthMap
-    from producers.replay import open_input
     from stream.evaluation import run_evaluation
     from stream.pipeline import Pipeline
-    from stream.recording import RecordingSource
+    from stream.recording import RecordingSource, open_input
 
     registry = _registry(args.schemas)
     source = RecordingSource(open_input(args.file, args.csv_map))

@@ -49,7 +49,8 @@ import orjson
 from stream.baselines import compare_baselines
 from stream.pipeline import Pipeline
 from stream.plots import plot_map, plot_quality
-from stream.recording import ProgressLine, RecordingSource
+from stream.progress import ProgressLine
+from stream.recording import RecordingSource
 from stream.scores import adjusted_rand, normalized_mutual_info, purity
 from stream.source import Source
 
