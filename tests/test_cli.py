@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stream.broker import free_port
@@ -142,3 +144,15 @@ def test_port_in_use_is_one_line(capsys, tmp_path, kafka_broker):
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert f"port {kafka_broker.port} is already in use" in one_clear_line(err)
+
+
+@pytest.mark.kafka
+def test_demo_sends_the_stream_and_reports(capsys, tmp_path, kafka_broker):
+    argv = ["demo", "--data-dir", kafka_broker.data_dir, "--out", str(tmp_path)]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0, out
+    assert f"already running at {kafka_broker.bootstrap_servers}" in out
+    assert "20000 of 20000 synthetic records sent" in out
+    assert "Not built yet" in out
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["records"] == 20_000
