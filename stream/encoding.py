@@ -5,11 +5,13 @@ See :class:`MixedEncoder` for the method and why.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
-import scipy.sparse
+from numba import njit
 
 from models.base import SnapshotError, _decode, _encode
 from stream.records import Record
@@ -213,27 +215,36 @@ class MixedEncoder:
     # -- extraction: records -> one array per field -------------------------------------------
 
     def _extract(self, features: list[Mapping], grow: bool) -> tuple[int, dict[str, np.ndarray]]:
-        if grow:
-            self._add_new_fields(features)
+        names = list(self._fields)
+        raw, complete = _field_columns(features, names)
+        # A batch whose records all hold exactly the known fields has no new field to look for.
+        if grow and not complete and self._add_new_fields(features):
+            names = list(self._fields)
+            raw, _ = _field_columns(features, names)
         out = {}
-        for name, kind in self._fields.items():
-            raw = [f.get(name) for f in features]
+        for name, values in zip(names, raw, strict=True):
+            kind = self._fields[name]
             if kind == "numeric":
-                out[name] = _as_floats(raw)
+                out[name] = _as_floats(values)
             else:
-                out[name] = self._codes(name, raw, grow=grow and kind == "categorical")
+                out[name] = self._codes(name, values, grow=grow and kind == "categorical")
         return len(features), out
 
-    def _add_new_fields(self, features: list[Mapping]) -> None:
+    def _add_new_fields(self, features: list[Mapping]) -> bool:
+        if not set().union(*features) - self._fields.keys():
+            return False
         names: dict[str, None] = {}
-        for f in features:
+        for f in features:  # first-appearance order: columns are appended in that order
             names.update(dict.fromkeys(f))
+        added = False
         for name in names:
             if name in self._fields:
                 continue
             kind = (self.types or {}).get(name) or _infer_kind(f.get(name) for f in features)
             if kind is not None:
                 self._add_field(name, kind)
+                added = True
+        return added
 
     def _add_field(self, name: str, kind: str) -> None:
         self._fields[name] = kind
@@ -269,19 +280,30 @@ class MixedEncoder:
             self._cooc = grown
         return list(range(first, self._n_tokens))
 
-    def _codes(self, name: str, raw: list, grow: bool) -> np.ndarray:
-        if not set(map(type, raw)) <= _TEXT_OR_NONE:
-            raw = [_as_category(v) for v in raw]
+    def _codes(self, name: str, raw: Sequence, grow: bool) -> np.ndarray:
         lookup = self._lookup[name]
-        if grow:
-            new = [v for v in dict.fromkeys(raw) if v is not None and v not in lookup]
-            for value in new:
-                self._add_value(name, value)
-            if new and _OTHER in lookup:  # values past the cap are counted as "other"
-                other = lookup[_OTHER]
-                codes = [lookup.get(v, other) if v is not None else -1 for v in raw]
-                return np.array(codes, dtype=np.int64)
-        return np.array([lookup.get(v, -1) for v in raw], dtype=np.int64)
+        try:
+            codes = np.fromiter(map(lookup.get, raw, repeat(-1)), dtype=np.int64, count=len(raw))
+        except TypeError:  # an unhashable value: make every value a category name first
+            raw = [_as_category(v) for v in raw]
+            codes = np.fromiter(map(lookup.get, raw, repeat(-1)), dtype=np.int64, count=len(raw))
+        unknown = np.flatnonzero(codes < 0)  # missing, a value not had yet, or not a string
+        if len(unknown) == 0:
+            return codes
+        values = [raw[i] for i in unknown]
+        if not set(map(type, values)) <= _TEXT_OR_NONE:
+            values = [_as_category(v) for v in values]
+            codes[unknown] = [lookup.get(v, -1) for v in values]
+        if not grow:
+            return codes
+        new = [v for v in dict.fromkeys(values) if v is not None and v not in lookup]
+        if not new:
+            return codes
+        for value in new:
+            self._add_value(name, value)
+        other = lookup.get(_OTHER, -1)  # values past the cap are counted as "other"
+        codes[unknown] = [lookup.get(v, other) if v is not None else -1 for v in values]
+        return codes
 
     def _add_value(self, name: str, value: str) -> None:
         lookup = self._lookup[name]
@@ -361,13 +383,7 @@ class MixedEncoder:
     def _count_cooccurrences(self, n: int, columns: dict[str, np.ndarray]) -> None:
         if not any(kind == "categorical" for kind in self._fields.values()):
             return  # only categorical embeddings read the pair counts
-        tokens = self._token_matrix(n, columns)
-        rows, cols = np.nonzero(tokens >= 0)
-        indicator = scipy.sparse.csr_matrix(
-            (np.ones(len(rows)), (rows, tokens[rows, cols])), shape=(n, len(self._cooc))
-        )
-        pairs = (indicator.T @ indicator).tocoo()
-        np.add.at(self._cooc, (pairs.row, pairs.col), pairs.data)
+        _add_pair_counts(self._cooc, self._token_matrix(n, columns))
 
     # -- coordinates -----------------------------------------------------------------------------
 
@@ -406,21 +422,26 @@ class MixedEncoder:
         """Each value's identity and context, scaled so that Euclidean distance is the metric."""
         rows = self._tokens[name]
         contexts = [other for other in self._fields if other != name and self._tokens[other]]
-        context_weight = (1.0 - self.self_weight) if contexts else 0.0
         # Identity: distinct values are at squared distance self_weight from each other.
-        blocks = [np.sqrt(self.self_weight / 2.0) * np.eye(len(rows))]
-        for other in contexts:
-            joint = self._cooc[np.ix_(rows, self._tokens[other])]
-            marginal = self._counts(other)
-            if marginal.sum() <= 0:
-                continue
-            prior = marginal / marginal.sum()
-            together = joint.sum(axis=1, keepdims=True)
-            conditional = (joint + self.smoothing * prior) / (together + self.smoothing)
-            # sqrt-probabilities: half their squared Euclidean distance is the squared Hellinger
-            # distance, in [0, 1]; averaged over the context fields.
-            blocks.append(np.sqrt(context_weight / (2.0 * len(contexts)) * conditional))
-        return np.hstack(blocks)
+        identity = np.sqrt(self.self_weight / 2.0) * np.eye(len(rows))
+        if not contexts:
+            return identity
+        # All context fields at once: their tokens side by side, one segment per field.
+        sizes = np.array([len(self._tokens[other]) for other in contexts])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        tokens = np.concatenate([self._tokens[other] for other in contexts])
+        marginal = self._cooc[tokens, tokens]
+        totals = np.add.reduceat(marginal, starts)
+        joint = self._cooc[np.ix_(rows, tokens)]
+        together = np.repeat(np.add.reduceat(joint, starts, axis=1), sizes, axis=1)
+        prior = marginal / np.repeat(np.where(totals > 0, totals, 1.0), sizes)
+        conditional = (joint + self.smoothing * prior) / (together + self.smoothing)
+        # sqrt-probabilities: half their squared Euclidean distance is the squared Hellinger
+        # distance, in [0, 1]; averaged over the context fields (a field never seen yet counts
+        # in the average but adds no coordinates).
+        scale = (1.0 - self.self_weight) / (2.0 * len(contexts))
+        seen = np.repeat(totals > 0, sizes)
+        return np.hstack([identity, np.sqrt(scale * conditional[:, seen])])
 
     # -- transform --------------------------------------------------------------------------
 
@@ -539,7 +560,35 @@ def _features_of(records: Iterable[Record | Mapping]) -> list[Mapping]:
     return [r.features if isinstance(r, Record) else r for r in records]
 
 
-def _as_floats(raw: list) -> np.ndarray:
+def _field_columns(features: list[Mapping], names: list[str]) -> tuple[list[Sequence], bool]:
+    """The value (or ``None``) of each named field in each record, one sequence per field.
+
+    Also says whether every record holds exactly these fields. The common case, records with the
+    same fields, runs in C (``itemgetter`` per record, ``zip`` to transpose); a record with
+    fewer or other fields is read with ``dict.get``.
+    """
+    if not names:
+        return [], all(not f for f in features)
+    width = len(names)
+    if width == 1:
+        name = names[0]
+        return [[f.get(name) for f in features]], all(f.keys() == {name} for f in features)
+    getter = itemgetter(*names)
+    complete = all(map(width.__eq__, map(len, features)))
+    try:
+        if complete:
+            rows = list(map(getter, features))
+        else:
+            rows = [getter(f) if len(f) == width else tuple(map(f.get, names)) for f in features]
+    except KeyError:  # as many fields as the known ones, but not the same ones
+        complete = False
+        rows = [tuple(map(f.get, names)) for f in features]
+    if not rows:
+        return [()] * width, True
+    return list(zip(*rows, strict=True)), complete
+
+
+def _as_floats(raw: Sequence) -> np.ndarray:
     try:
         x = np.array(raw, dtype=np.float64)  # None -> NaN
     except (TypeError, ValueError):  # a string where a number belongs: that value is missing
@@ -567,6 +616,25 @@ def _infer_kind(values: Iterable[Any]) -> str | None:
             return "categorical"
         return None
     return None
+
+
+@njit(cache=True)
+def _add_pair_counts(cooc: np.ndarray, tokens: np.ndarray) -> None:
+    """Add one to ``cooc[i, j]`` for every record holding both tokens ``i`` and ``j`` (-1: none).
+
+    A plain loop over records and field pairs: ``n * fields**2`` steps, whatever the number of
+    values, and single-threaded, so it does not compete with the map's parallel kernels.
+    """
+    n, width = tokens.shape
+    for r in range(n):
+        for a in range(width):
+            i = tokens[r, a]
+            if i < 0:
+                continue
+            for b in range(width):
+                j = tokens[r, b]
+                if j >= 0:
+                    cooc[i, j] += 1.0
 
 
 def _ridit_positions(counts: np.ndarray) -> np.ndarray:
