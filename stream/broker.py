@@ -70,6 +70,11 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes as 22 characters of URL-safe base64."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
 def _require(tool: str, hint: str) -> str:
     path = shutil.which(tool)
     if path is None:
@@ -201,10 +206,11 @@ class LocalBroker:
     def _format_storage(self, java: str, config: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return  # formatted before: the cluster id and node id live there
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         command = [
             java, "-Xmx256m", "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-            "--standalone", "-t", cluster_id, "-c", str(config),
+            # "=" form: a base64 id may start with "-" and would be read as an option.
+            "--standalone", f"--cluster-id={cluster_id}", "-c", str(config),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -156,3 +156,18 @@ def test_demo_sends_the_stream_and_reports(capsys, tmp_path, kafka_broker):
     assert "Not built yet" in out
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["records"] == 20_000
+
+
+@pytest.mark.kafka
+def test_cluster_id_starting_with_a_dash_formats(monkeypatch, tmp_path, kafka_broker):
+    # One id in 64 starts with "-"; the storage tool must not read it as an option.
+    import stream.broker
+
+    monkeypatch.setattr(stream.broker, "new_cluster_id", lambda: "-" + "A" * 21)
+    broker = stream.broker.LocalBroker(data_dir=tmp_path / "dash")
+    _, started = broker.start(port=free_port())
+    try:
+        assert started
+        assert "cluster.id=-AAAA" in (tmp_path / "dash" / "logs" / "meta.properties").read_text()
+    finally:
+        broker.stop()
