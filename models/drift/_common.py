@@ -66,4 +66,10 @@ def upper_bound(rate: float, n: float, z: float) -> float:
     """
     if n <= 0.0:
         return rate
-    return rate + z * math.sqrt(max(rate * (1.0 - rate), 0.0) / n)
+    bound = rate + z * math.sqrt(max(rate * (1.0 - rate), 0.0) / n)
+    if z > 0.0:
+        # An estimated rate of exactly 0 has no spread: the normal bound would claim the true
+        # rate is 0 and make any later hit infinitely unlikely (a log of 0/0 downstream). The
+        # Wilson bound at a rate of 0, z^2 / (n + z^2), is the smallest honest upper bound.
+        bound = max(bound, z * z / (n + z * z))
+    return bound
