@@ -7,7 +7,7 @@ TIMED  := .ci/timed
 DEPS   := $(VENV)/.deps-installed
 JARS   := .cache/kafka/libs/.resolved
 
-.PHONY: all install demo test lint format kafka-jars clean
+.PHONY: all install demo test lint format kafka-jars numba-cache clean
 
 all: test
 
@@ -26,7 +26,16 @@ $(JARS): deploy/kafka/pom.xml
 		-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.cache/kafka/libs
 	@touch $@
 
-install: $(DEPS) $(JARS)
+install: $(DEPS) $(JARS) numba-cache
+
+# numba keys its on-disk cache by the file that holds a jitted function, not by the helpers it
+# inlines from other files: when any model source changes, drop every cached kernel.
+numba-cache:
+	@sum=$$(cat $$(find models -name '*.py' | sort) | sha256sum); \
+	if [ "$$sum" != "$$(cat .cache/numba-sources 2>/dev/null)" ]; then \
+		find models -name '*.nbi' -delete -o -name '*.nbc' -delete; \
+		mkdir -p .cache && echo "$$sum" > .cache/numba-sources; \
+	fi
 
 kafka-jars: $(JARS)
 
