@@ -1,11 +1,16 @@
-"""Transport limit: how fast kafka-python alone moves records through the local broker.
+"""Transport limit vs the pipeline: kafka-python alone, then kafka-python plus the worker's core.
 
 Starts a throw-away local broker (its own temp data dir, a free port), produces ``--count``
-JSON records of the pipeline's shape to one topic, then consumes them back with a bare
-kafka-python consumer in whole poll batches (no decoding). The consume rate is the ceiling any
-sgmstream consumer can reach on this machine; later pipeline runs are compared against it.
+records of the synthetic three-source stream to one topic, then reads them back twice in the
+same run, each time with a fresh consumer from the earliest offset:
 
-    python benchmarks/transport.py --count 200000
+* ``raw consume``: a bare kafka-python consumer in whole poll batches, no decoding. This is the
+  ceiling any sgmstream consumer can reach on this machine.
+* ``consume + pipeline``: the same consumer behind :class:`stream.source.KafkaSource`, every
+  batch through :class:`stream.pipeline.Pipeline` (validation, mixed-type encoding, Self-Growth
+  Map, drift monitoring), which is what a worker does per batch.
+
+    python -m benchmarks.transport --count 100000
 """
 
 from __future__ import annotations
@@ -21,51 +26,68 @@ from pathlib import Path
 import orjson
 from kafka.admin import NewTopic
 
-from stream.broker import LocalBroker, free_port
+from models.cluster import SelfGrowthMap
+from producers.synthetic import SyntheticStream
+from stream.broker import REPO_ROOT, LocalBroker, free_port
 from stream.clients import admin_client, consumer, producer
+from stream.pipeline import Pipeline
+from stream.records import record_to_dict
+from stream.schema import SchemaRegistry
 from stream.settings import KafkaSettings
+from stream.source import KafkaSource
+
+TOPIC = "bench.transport"
 
 
-def _record(i: int) -> bytes:
-    return orjson.dumps(
-        {
-            "source": "bench",
-            "id": f"r{i}",
-            "event_time": 1_700_000_000_000 + i,
-            "features": {"x": i * 0.5, "y": -i * 0.25, "kind": "abc"[i % 3]},
-        }
-    )
-
-
-def produce(settings: KafkaSettings, topic: str, count: int) -> float:
+def produce(settings: KafkaSettings, count: int) -> tuple[float, int]:
+    payloads = [orjson.dumps(record_to_dict(r)) for r in SyntheticStream(count=count, seed=0)]
     out = producer(settings, linger_ms=20, batch_size=256 * 1024)
-    payloads = [_record(i) for i in range(1000)]
     started = time.perf_counter()
-    for i in range(count):
-        out.send(topic, value=payloads[i % 1000], key=str(i % 64).encode())
+    for i, payload in enumerate(payloads):
+        out.send(TOPIC, value=payload, key=str(i % 64).encode())
     out.flush()
     elapsed = time.perf_counter() - started
     out.close()
-    return count / elapsed
+    return count / elapsed, sum(map(len, payloads)) // count
 
 
-def consume(settings: KafkaSettings, topic: str, count: int) -> float:
-    reader = consumer(settings, topic, group_id=None, max_poll_records=5000)
+def _timed_drain(reader, count: int, handle) -> float:
     seen = 0
     started = None
     while seen < count:
-        polled = reader.poll(timeout_ms=1000)
-        if started is None and polled:
+        batch = handle(reader)
+        if started is None and batch:
             started = time.perf_counter()
-        seen += sum(len(batch) for batch in polled.values())
-    elapsed = time.perf_counter() - (started or time.perf_counter())
+        seen += batch
+    return count / (time.perf_counter() - (started or time.perf_counter()))
+
+
+def consume_raw(settings: KafkaSettings, count: int) -> float:
+    reader = consumer(settings, TOPIC, group_id=None, max_poll_records=1000)
+    rate = _timed_drain(
+        reader, count, lambda r: sum(len(b) for b in r.poll(timeout_ms=1000).values())
+    )
     reader.close()
-    return count / elapsed
+    return rate
+
+
+def consume_pipeline(settings: KafkaSettings, count: int) -> float:
+    registry = SchemaRegistry.load(REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml")
+    pipeline = Pipeline(registry, model=SelfGrowthMap(seed=0))
+    source = KafkaSource(consumer(settings, TOPIC, group_id=None, max_poll_records=1000))
+
+    def handle(src: KafkaSource) -> int:
+        result = pipeline.process(src.poll(max_records=1000, timeout_s=1.0))
+        return len(result.records) + len(result.rejected)
+
+    rate = _timed_drain(source, count, handle)
+    source.close()
+    return rate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=200_000, help="records to move")
+    parser.add_argument("--count", type=int, default=100_000, help="records to move")
     parser.add_argument("--partitions", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
@@ -74,20 +96,23 @@ def main() -> None:
         try:
             settings = KafkaSettings(bootstrap_servers=state.bootstrap_servers)
             admin = admin_client(settings)
-            admin.create_topics([NewTopic("bench.transport", args.partitions, 1)])
+            admin.create_topics([NewTopic(TOPIC, args.partitions, 1)])
             admin.close()
             print(f"producing {args.count} records ...", file=sys.stderr)
-            produce_rate = produce(settings, "bench.transport", args.count)
-            print("consuming ...", file=sys.stderr)
-            consume_rate = consume(settings, "bench.transport", args.count)
+            produce_rate, record_bytes = produce(settings, args.count)
+            print("raw consume ...", file=sys.stderr)
+            raw_rate = consume_raw(settings, args.count)
+            print("consume + pipeline ...", file=sys.stderr)
+            pipeline_rate = consume_pipeline(settings, args.count)
         finally:
             broker.stop()
     result = {
         "kafka": state.kafka_version,
         "records": args.count,
-        "record_bytes": len(_record(12345)),
+        "record_bytes": record_bytes,
         "produce_rps": round(produce_rate),
-        "consume_rps": round(consume_rate),
+        "raw_consume_rps": round(raw_rate),
+        "consume_pipeline_rps": round(pipeline_rate),
         "python": platform.python_version(),
     }
     print(json.dumps(result))
