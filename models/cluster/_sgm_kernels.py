@@ -70,25 +70,23 @@ def _winners(x, W, alive):
 
 
 @njit(cache=True)
-def _reach(s1, W, eage):
-    """Distance from neuron ``s1`` to its farthest linked neighbour (0 without links)."""
-    out = 0.0
-    for j in range(W.shape[0]):
-        if eage[s1, j] >= 0:
-            dd = squared_distance(W[s1], W[j])
-            if dd > out:
-                out = dd
-    return np.sqrt(out)
-
-
-@njit(cache=True)
 def _isotropic(dmean, dvar, width):
     return (dmean * dmean + dvar) / max(width, 1)
 
 
 @njit(cache=True)
-def _link(a, b, eage, evar, ecount, dmean, dvar, width):
+def _share_a_feature(a, b, W):
+    shared = False
+    for k in range(W.shape[1]):  # a plain loop: numba compiles it, not a generator
+        shared = shared or (W[a, k] == W[a, k] and W[b, k] == W[b, k])
+    return shared
+
+
+@njit(cache=True)
+def _link(a, b, W, eage, evar, ecount, dmean, dvar, width):
     if eage[a, b] < 0:
+        if not _share_a_feature(a, b, W):
+            return  # neurons of sources with disjoint features are never linked
         evar[a, b] = _isotropic(dmean[a], dvar[a], width)
         evar[b, a] = _isotropic(dmean[b], dvar[b], width)
         ecount[a, b] = 1.0
@@ -128,14 +126,18 @@ def learn_rows(
             if x[k] == x[k]:
                 observed += 1
         if observed > 0:
-            s1, d1, s2, _ = _winners(x, W, alive)
+            s1, d1, s2, d2 = _winners(x, W, alive)
             dist1 = np.sqrt(d1) if s1 >= 0 else 0.0
             if s1 < 0:
                 grow = True
             elif counters[N_ALIVE] < 3:
                 grow = d1 > 0.0
             else:
+                # Outside the winner and the runner-up: a record in the overlap of two
+                # neurons' radii is covered, so growth stops once a region is covered.
                 grow = dist1 > radius(dmean[s1], dvar[s1], z)
+                if grow and s2 >= 0:
+                    grow = np.sqrt(d2) > radius(dmean[s2], dvar[s2], z)
             if grow and s1 >= 0 and counters[N_ALIVE] >= max_neurons:
                 grow = False  # at the cap the winner absorbs the record (see the docstring)
             if grow:
@@ -184,10 +186,10 @@ def _grow(slot, x, s1, dist1, s2, W, alive, hits, dmean, dvar, born, last, ids, 
         dmean[s1] = dmean[slot]  # the very first neuron learns its scale from the second
         dvar[s1] = dvar[slot]
     # The new neuron joins the map as a triangle with its two nearest neurons.
-    _link(slot, s1, eage, evar, ecount, dmean, dvar, width)
+    _link(slot, s1, W, eage, evar, ecount, dmean, dvar, width)
     if s2 >= 0:
-        _link(slot, s2, eage, evar, ecount, dmean, dvar, width)
-        _link(s1, s2, eage, evar, ecount, dmean, dvar, width)
+        _link(slot, s2, W, eage, evar, ecount, dmean, dvar, width)
+        _link(s1, s2, W, eage, evar, ecount, dmean, dvar, width)
 
 
 @njit(cache=True)
@@ -229,7 +231,7 @@ def _adapt(x, s1, dist1, s2, W, hits, dmean, dvar, last, eage, evar, ecount, ste
             if v == v:
                 W[j, k] += pull * v
     if s2 >= 0:
-        _link(s1, s2, eage, evar, ecount, dmean, dvar, width)
+        _link(s1, s2, W, eage, evar, ecount, dmean, dvar, width)
     for k in range(width):
         xk = x[k]
         if xk == xk:

@@ -25,9 +25,9 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     The map grows neurons where the data is, keeping deliberately more neurons than there are
     clusters so that a small cluster beside large ones gets neurons of its own. Every so often
     hierarchical merging (:mod:`models.cluster.merging`) joins the neurons that split one
-    cluster, guided by the density gap along the map's edges, and picks the number of clusters
-    at the knee of the merge sequence. ``predict`` returns the merged cluster id, stable across
-    re-merges.
+    cluster, guided by the density gap (a scale-free bimodality ratio) along the map's edges;
+    the clusters are what is left once every merge below ``min_gap`` is applied. ``predict``
+    returns the merged cluster id, stable across re-merges.
 
     **Learning rule** (one record ``x``; distances skip missing features and are rescaled by
     ``d / d_observed``). Find the winner ``s1`` and runner-up ``s2``. Each neuron keeps a hit
@@ -36,9 +36,15 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     which means the same thing in 2 and in 600 dimensions (a fixed multiple of the RMS would
     not: distances concentrate as ``d`` grows).
 
-    * *Grow* if ``x`` lies outside the winner's radius (or the map has fewer than 3 neurons):
-      a new neuron at ``x`` with ``n = 1`` and radius equal to its distance to the winner,
-      linked to the winner and the runner-up (and those two to each other) — a triangle.
+    * *Grow* if ``x`` lies outside the winner's radius **and** outside the runner-up's (or the
+      map has fewer than 3 neurons): a new neuron at ``x`` with ``n = 1`` and radius equal to
+      its distance to the winner, linked to the winner and the runner-up (and those two to
+      each other) — a triangle. Checking the runner-up too is what makes growth stop:
+      inside a covered region a record in the tail of its winner lies within a neighbour's
+      radius, so only records beyond the covered region grow neurons. With the winner alone,
+      a fixed few percent of every neuron's records (its tail) are "outside", so the map kept
+      growing and border neurons of neighbouring clusters crept close. Neurons that share no
+      feature (records of sources with disjoint fields) are never linked.
     * *Otherwise learn*: ``n += 1``, rate ``max(1 / n, min_learning_rate)`` (so a young neuron
       moves fast, an old one settles, and the floor keeps tracking slow drift); update ``m``,
       ``v`` and the winner's prototype with that rate; pull each linked neighbour by
@@ -58,9 +64,10 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
 
     Why these defaults: data is expected standardised (unit variance per feature), but the
     rule has no absolute length scale — radii are learned from the data. ``radius_z = 2``
-    leaves a few percent of a Gaussian cluster's records outside a neuron, enough to keep
-    growing a handful of neurons per cluster and no more. ``min_learning_rate = 0.005`` is a
-    memory of about 200 wins per neuron.
+    leaves a few percent of a Gaussian cluster's records outside a neuron; with the runner-up
+    check this grows a handful of neurons per cluster and then stops. ``min_gap = 3`` (a
+    density valley down to a third) is explained in :mod:`models.cluster.merging`.
+    ``min_learning_rate = 0.005`` is a memory of about 200 wins per neuron.
 
     Parameters
     ----------
@@ -80,7 +87,7 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     merge_every
         Records between two automatic runs of hierarchical merging.
     min_gap
-        Smallest density gap that may separate two clusters (see
+        Smallest density gap (bimodality ratio, >= 1) that separates two clusters (see
         :func:`models.cluster.merging.hierarchical_merge`).
     seed
         Seed for reproducibility. The rule draws no random numbers today (it is deterministic

@@ -61,11 +61,6 @@ def test_merging_finds_k_on_well_separated_blobs():
     assert adjusted_rand_score(y, sgm.predict_many(X)) > 0.95
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness: a 60-record cluster gets a single wide neuron whose density gap "
-    "to the big cluster's border neuron (~14) loses at the knee to a larger jump; see RESULTS.md",
-)
 def test_small_cluster_among_large_ones_is_kept():
     X, y = blobs([[0.0, 0.0], [12.0, 0.0], [6.0, 12.0]], [3000, 3000, 60], seed=2)
     sgm = SelfGrowthMap(seed=0)
@@ -158,3 +153,20 @@ def test_adapt_raises_learning_rates_and_re_merges():
 def test_rejects_an_impossible_cap():
     with pytest.raises(ValueError):
         SelfGrowthMap(max_neurons=0)
+
+
+def test_sources_with_disjoint_features_are_never_linked_or_merged():
+    A, _ = blobs([[0.0, 0.0], [8.0, 0.0]], [500, 500], seed=9)
+    B, _ = blobs([[0.0, 0.0, 0.0]], [500], seed=10)
+    X = np.full((1500, 5), np.nan)
+    X[:1000, :2] = A
+    X[1000:, 2:] = B
+    X = X[np.random.default_rng(11).permutation(1500)]
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X)
+    observed = ~np.isnan(sgm.prototypes)
+    source_of = {int(i): bool(row[0]) for i, row in zip(sgm.neuron_ids, observed, strict=True)}
+    assert all(source_of[int(a)] == source_of[int(b)] for a, b in sgm.edges)
+    labels = sgm.predict_many(X)
+    from_a = ~np.isnan(X[:, 0])
+    assert not np.isin(labels[from_a], labels[~from_a]).any()
