@@ -25,9 +25,11 @@ synthetic stream's ordinal ``tier`` is declared to (a) by the stream's schema fi
 (b') one-hot it.
 
 Throughput: 5 rounds; each a fresh encoder and map, one warm-up batch of 10,000 records drawn
-with replacement, then another 10,000-record batch: the wall time of ``learn_transform_many``
-and of ``transform_many`` next to the map's ``learn_many`` on the encoded batch. Medians over
-the rounds; "learn / encode" is the median of the per-round ratio.
+with replacement, then another 10,000-record batch: the time of ``learn_transform_many`` and
+of ``transform_many`` next to the map's ``learn_many`` on the encoded batch. Times are the
+process's CPU time (``time.process_time``, all its threads), which a shared, loaded machine
+disturbs far less than wall time. Medians over the rounds; "SGM learn / encode" is the median
+of the per-round ratio of the map's time to ``learn_transform_many``'s.
 
     python -m benchmarks.encoding              # every set, 5 seeds
     python -m benchmarks.encoding --seeds 1 --sets crx synthetic
@@ -261,15 +263,15 @@ def throughput(data: DataSet) -> dict:
         )
         encoder, sgm = data.mixed_encoder(), SelfGrowthMap(seed=SEED)
         sgm.learn_many(encoder.learn_transform_many(warm))
-        started = time.perf_counter()
+        started = time.process_time()
         X = encoder.learn_transform_many(batch)
-        encode = time.perf_counter() - started
-        started = time.perf_counter()
+        encode = time.process_time() - started
+        started = time.process_time()
         sgm.learn_many(X)
-        learn = time.perf_counter() - started
-        started = time.perf_counter()
+        learn = time.process_time() - started
+        started = time.process_time()
         encoder.transform_many(batch)
-        transform = time.perf_counter() - started
+        transform = time.process_time() - started
         rounds.append((encode, transform, learn, learn / encode))
     encode, transform, learn, ratio = np.median(np.array(rounds), axis=0)
     return {
