@@ -155,11 +155,15 @@ def run_stream(stream: Stream, batch: int, qe_window: int, seed: int) -> dict:
         X = stream.X[offset : offset + batch]
         times = (offset + np.arange(len(X))) / RATE
         out = sgm.transform_many(X)  # test, then train: the map has not seen these records
-        raised = monitor.update_many(out["cluster"], out["distance"], out["novelty"], times)
+        raised = monitor.update_many(
+            out["cluster"], out["distance"], out["novelty"], times, out["neuron"]
+        )
         sgm.learn_many(X)
         for event in raised:
             react(sgm, event)
-        readaptations += tracker.update_many(out["cluster"], out["distance"], times, raised)
+        readaptations += tracker.update_many(
+            out["cluster"], out["distance"], times, raised, out["neuron"]
+        )
         events += raised
         alarms["DriftMonitor (ours)"] += [e.index for e in raised]
         for name, detector in baselines.items():

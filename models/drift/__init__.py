@@ -12,6 +12,7 @@ from models.drift.adaptation import Readaptation, ReadaptationTracker, react
 from models.drift.events import EVENT_KINDS, DriftEvent
 from models.drift.exceedance import ExceedanceCUSUM
 from models.drift.hellinger import HellingerShift
+from models.drift.mass import NoveltyMass
 from models.drift.monitor import DriftMonitor
 from models.drift.rate import RateCUSUM
 from models.drift.share import ShareCUSUM
@@ -22,6 +23,7 @@ __all__ = [
     "DriftMonitor",
     "ExceedanceCUSUM",
     "HellingerShift",
+    "NoveltyMass",
     "RateCUSUM",
     "Readaptation",
     "ReadaptationTracker",

@@ -42,6 +42,9 @@ class DriftEvent:
         Threshold it crossed.
     evidence
         Further numbers behind the decision (reference and observed rates, ...), name -> float.
+    neurons
+        Stable ids of the map's neurons concerned, when the detector watched neurons (a region
+        the map has not yet given a cluster of its own is named by its neurons); else empty.
 
     Examples
     --------
@@ -60,11 +63,13 @@ class DriftEvent:
     statistic: float
     threshold: float
     evidence: dict[str, float] = field(default_factory=dict)
+    neurons: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.kind not in EVENT_KINDS:
             raise ValueError(f"unknown drift event kind {self.kind!r}; one of {EVENT_KINDS}")
         object.__setattr__(self, "clusters", tuple(int(c) for c in self.clusters))
+        object.__setattr__(self, "neurons", tuple(int(c) for c in self.neurons))
         object.__setattr__(self, "index", int(self.index))
         if self.event_time is not None:
             object.__setattr__(self, "event_time", float(self.event_time))
@@ -83,6 +88,7 @@ class DriftEvent:
             "statistic": _finite(self.statistic),
             "threshold": _finite(self.threshold),
             "evidence": {k: _finite(v) for k, v in self.evidence.items()},
+            "neurons": list(self.neurons),
         }
 
     @classmethod
@@ -98,6 +104,7 @@ class DriftEvent:
                 statistic=_number(document["statistic"]),
                 threshold=_number(document["threshold"]),
                 evidence={k: _number(v) for k, v in document.get("evidence", {}).items()},
+                neurons=tuple(document.get("neurons", ())),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed drift event: {exc}") from exc

@@ -12,13 +12,21 @@ from models.drift._common import private_state, restore_private_state
 from models.drift.events import DriftEvent
 from models.drift.exceedance import _ExceedanceTable
 from models.drift.hellinger import HellingerShift
+from models.drift.mass import NoveltyMass
 from models.drift.rate import RateCUSUM
 from models.drift.share import DOWN, NEW, UP, ShareCUSUM
 
 __all__ = ["DriftMonitor"]
 
 # When several detectors fire on the same record, the most specific one names the event.
-_PRIORITY = ("cluster_novelty", "cluster_share", "share_hellinger", "global_novelty", "global_qe")
+_PRIORITY = (
+    "cluster_novelty",
+    "novelty_mass",
+    "cluster_share",
+    "share_hellinger",
+    "global_novelty",
+    "global_qe",
+)
 
 
 class DriftMonitor(Snapshot, DriftDetector):
@@ -36,6 +44,12 @@ class DriftMonitor(Snapshot, DriftDetector):
     * **cluster share** - per cluster, Bernoulli CUSUMs on its share of the traffic (see
       ``ShareCUSUM``): shares that rise or fall by ``ratio``, clusters that vanish, and clusters
       that newly appear and reach ``new_share``.
+    * **novelty mass** - when the map's winner ids are given (``neuron``), per neuron, a CUSUM
+      on the share of the stream that arrives outside every radius at that neuron (see
+      ``NoveltyMass``). A map at its neuron cap absorbs a new cluster into the nearest neuron
+      under its neighbour's cluster id, so no cluster id, share or cluster-wide distance shows
+      it soon; novel records piling up at one neuron do. It reports a ``new_cluster`` named by
+      the absorbing neuron (``DriftEvent.neurons``) and its cluster at that record.
 
     and the map as a whole second:
 
@@ -45,9 +59,13 @@ class DriftMonitor(Snapshot, DriftDetector):
     * **share Hellinger** - the shift of the whole cluster-share distribution between windows
       (``HellingerShift``, chi-square calibrated).
 
-    Every detector's false alarm rate is bounded by construction (at most one in
-    ``exp(threshold)`` records per CUSUM, ``alpha`` per Hellinger window), without tuning on
-    drifted data. One drift gives one event: once any detector fires the monitor emits a typed
+    Every detector's false alarm rate is bounded by construction, without tuning on drifted
+    data: at most one in ``exp(threshold)`` observations per CUSUM (Wald), ``alpha`` per
+    Hellinger window, and the novelty-mass family as a whole one in ``exp(threshold)`` records.
+    With the defaults (``threshold = 16``, ``alpha = 1e-4`` per 1,000 records) and ``K``
+    clusters, that is about ``(2K + 4) * 1.1e-7 + 1e-7`` alarms per record: 0.3 per 100,000
+    records for ten clusters, within a budget of one per 100,000 with room for the error of the
+    learned references. One drift gives one event: once any detector fires the monitor emits a typed
     ``DriftEvent``, stays silent for ``cooldown`` records while the map re-adapts and its
     references re-learn (the references of the clusters concerned are discarded; the shares are
     estimated afresh), then re-arms. Records are processed in order and the result does not
@@ -56,6 +74,9 @@ class DriftMonitor(Snapshot, DriftDetector):
     The event's ``evidence`` carries the pre-drift quantization-error band of the clusters
     concerned (mean, standard deviation and count of their in-control winner distances), which
     ``ReadaptationTracker`` uses to time the map's recovery.
+
+    The monitor keeps the last ``history`` events (``events``; ``n_events`` counts them all),
+    so its snapshot stays bounded on a stream that runs for months.
 
     Parameters
     ----------
@@ -80,13 +101,15 @@ class DriftMonitor(Snapshot, DriftDetector):
     min_share
         Shares below this are not tested for decrease.
     new_share
-        Share at which a newly appeared cluster is reported.
+        Share at which a newly appeared cluster (or novel mass at one neuron) is reported.
     window
         Records per Hellinger window.
     alpha
         Per-window false alarm probability of the Hellinger test.
     min_distance
         Smallest Hellinger distance reported.
+    history
+        Events kept in ``events`` (and in the snapshot), newest last.
 
     Attributes
     ----------
@@ -95,7 +118,9 @@ class DriftMonitor(Snapshot, DriftDetector):
     n_records
         Records seen.
     events
-        Every event raised so far, oldest first.
+        The last ``history`` events raised, oldest first.
+    n_events
+        Events raised since the start.
 
     Examples
     --------
@@ -139,6 +164,7 @@ class DriftMonitor(Snapshot, DriftDetector):
         window: int = 1000,
         alpha: float = 1e-4,
         min_distance: float = 0.05,
+        history: int = 100,
     ):
         super().__init__()
         self.threshold = threshold
@@ -155,6 +181,7 @@ class DriftMonitor(Snapshot, DriftDetector):
         self.window = window
         self.alpha = alpha
         self.min_distance = min_distance
+        self.history = history
         self._reset()
 
     # -- state -------------------------------------------------------------------------------
@@ -178,7 +205,15 @@ class DriftMonitor(Snapshot, DriftDetector):
         self._hellinger = HellingerShift(
             window=self.window, alpha=self.alpha, min_distance=self.min_distance
         )
+        self._mass = NoveltyMass(
+            new_share=self.new_share,
+            ratio=self.ratio,
+            threshold=self.threshold,
+            warmup=self.warmup,
+            horizon=self.horizon,
+        )
         self._n = 0
+        self._n_events = 0
         self._quiet_until = 0
         self._events: list = []
 
@@ -201,22 +236,29 @@ class DriftMonitor(Snapshot, DriftDetector):
     def events(self) -> list[DriftEvent]:
         return list(self._events)
 
+    @property
+    def n_events(self) -> int:
+        return self._n_events
+
     # -- river interface -----------------------------------------------------------------------
 
     def update(self, x: dict) -> None:
         """One record: ``{"cluster": int, "distance": float, "novelty": float}`` and optionally
-        ``"event_time"`` (seconds)."""
-        time = x.get("event_time")
+        ``"event_time"`` (seconds) and ``"neuron"`` (the winner's stable id)."""
+        time, neuron = x.get("event_time"), x.get("neuron")
         self.update_many(
             np.array([x["cluster"]], dtype=np.int64),
             np.array([x["distance"]], dtype=np.float64),
             np.array([x["novelty"]], dtype=np.float64),
             None if time is None else np.array([time], dtype=np.float64),
+            None if neuron is None else np.array([neuron], dtype=np.int64),
         )
 
     # -- batch interface -----------------------------------------------------------------------
 
-    def update_many(self, cluster, distance, novelty, event_time=None) -> list[DriftEvent]:
+    def update_many(
+        self, cluster, distance, novelty, event_time=None, neuron=None
+    ) -> list[DriftEvent]:
         """Feed one batch of a map's output, in stream order; returns the events it raised.
 
         Parameters
@@ -229,6 +271,8 @@ class DriftMonitor(Snapshot, DriftDetector):
             Distance over the winner's radius (> 1: outside every neuron's radius).
         event_time
             Event time of every record in seconds, or ``None``.
+        neuron
+            Stable id of every record's winning neuron, or ``None`` (no per-neuron detector).
         """
         cluster = np.ascontiguousarray(cluster, dtype=np.int64)
         distance = np.ascontiguousarray(distance, dtype=np.float64)
@@ -239,7 +283,14 @@ class DriftMonitor(Snapshot, DriftDetector):
         times = None if event_time is None else np.asarray(event_time, dtype=np.float64)
         slots = self._share._slots(cluster)
         self._novelty.ensure(len(self._share._slot_of))
-        inputs = _Batch(slots, distance, novelty, novelty > 1.0, cluster, self._n)
+        neuron_slots = None
+        if neuron is not None:
+            neuron = np.ascontiguousarray(neuron, dtype=np.int64)
+            if len(neuron) != n:
+                raise ValueError("neuron must have the same length as cluster")
+            neuron_slots = self._mass._slots(neuron, self._n)
+        inputs = _Batch(slots, distance, novelty, novelty > 1.0, cluster, self._n, neuron_slots)
+        inputs.neuron = neuron
 
         raised = []
         start = 0
@@ -255,25 +306,31 @@ class DriftMonitor(Snapshot, DriftDetector):
             hits = self._scan_all(inputs, start, first + 1)
             name = next(d for d in _PRIORITY if hits.get(d) == first)
             time = None if times is None else float(times[first])
-            event = self._event(name, self._n + first, time)
+            event = self._event(name, self._n + first, time, inputs, first)
             self._react(event)
             raised.append(event)
             start = first + 1
         self._n += n
-        self._events.extend(raised)
+        self._n_events += len(raised)
+        self._events = [*self._events, *raised][-self.history :] if self.history > 0 else []
         self._drift_detected = bool(raised) and raised[-1].index == self._n - 1
         return raised
 
     def _scanners(self) -> tuple:
-        return (self._novelty, self._qe, self._share, self._rate, self._hellinger)
+        return (self._novelty, self._qe, self._share, self._rate, self._hellinger, self._mass)
 
     def _restore(self, saved: tuple) -> None:
-        self._novelty, self._qe, self._share, self._rate, self._hellinger = saved
+        self._novelty, self._qe, self._share, self._rate, self._hellinger, self._mass = saved
 
     def _scan_all(self, batch: _Batch, start: int, stop: int) -> dict:
         quiet, offset = self._quiet_until, batch.offset
         zeros = np.zeros(len(batch.slots), dtype=np.int64)
-        return {
+        hits = {}
+        if batch.neuron_slots is not None:
+            hits["novelty_mass"] = self._mass._scan(
+                batch.neuron_slots, batch.novel, start, stop, offset, quiet
+            )
+        return hits | {
             "cluster_novelty": self._novelty.scan(
                 self, batch.distance, batch.distance, batch.slots, start, stop, offset, quiet
             ),
@@ -289,12 +346,15 @@ class DriftMonitor(Snapshot, DriftDetector):
 
     # -- events --------------------------------------------------------------------------------
 
-    def _event(self, detector: str, index: int, time: float | None) -> DriftEvent:
+    def _event(
+        self, detector: str, index: int, time: float | None, batch: _Batch, at: int
+    ) -> DriftEvent:
         ids = self._share._ids
         threshold = self.threshold
         evidence: dict = {}
+        neurons: tuple = ()
         if detector == "cluster_novelty":
-            slot = int(np.argmax(self._novelty.stat))
+            slot = int(batch.slots[at])  # only the record's own slot moved at that record
             statistic = float(self._novelty.stat[slot])
             observed = self._novelty.observed(slot)
             # Nearly all members out of place: the cluster itself moved. Fewer: new records
@@ -305,6 +365,21 @@ class DriftMonitor(Snapshot, DriftDetector):
                 "observed_exceedance": observed,
                 "reference_exceedance": float(self._novelty.p_null[slot]),
                 "novelty_limit": float(self._novelty.limit[slot]),
+            }
+        elif detector == "novelty_mass":
+            cluster_slot = int(batch.slots[at])  # the alarm came with a record of the neuron
+            statistic = float(self._mass._table.stat[self._mass._table.fired[0]])
+            neurons = (self._mass.fired_neuron(),)
+            # Novel records pile up at one neuron. If its whole cluster's members are on the
+            # way to an alarm too, that cluster moved; otherwise records settle where the map
+            # had no cluster: a new one, named by the cluster absorbing it.
+            moved = self._novelty.stat[cluster_slot] >= 0.5 * self.threshold
+            kind = "moved_cluster" if moved else "new_cluster"
+            slots = [cluster_slot]
+            evidence = {
+                "observed_share": self._mass.observed(),
+                "reference_share": self._mass.reference(),
+                "cluster_statistic": float(self._novelty.stat[cluster_slot]),
             }
         elif detector == "cluster_share":
             table = self._share._table
@@ -347,14 +422,19 @@ class DriftMonitor(Snapshot, DriftDetector):
                 statistic = float(self._qe.stat[0])
                 evidence = {"observed_exceedance": self._qe.observed(0)}
         clusters = tuple(int(ids[s]) for s in slots)
-        reference = self._novelty.reference(slots) if slots else np.zeros(0)
+        # The pre-drift band of what should be re-learned: the cluster's own for a cluster
+        # that moved or changed share; the map's overall one for a new cluster (it had none).
+        own = slots and kind != "new_cluster"
+        reference = self._novelty.reference(slots) if own else np.zeros(0)
         if len(reference) < 2:
             reference = self._qe.reference([0])
         if len(reference) >= 2:
             evidence["reference_qe_mean"] = float(np.mean(reference))
             evidence["reference_qe_std"] = float(np.std(reference, ddof=1))
             evidence["reference_qe_count"] = float(len(reference))
-        return DriftEvent(kind, clusters, index, time, detector, statistic, threshold, evidence)
+        return DriftEvent(
+            kind, clusters, index, time, detector, statistic, threshold, evidence, neurons
+        )
 
     def _react(self, event: DriftEvent) -> None:
         """Silence everything for the cool-down; forget references that the drift invalidated."""
@@ -362,6 +442,9 @@ class DriftMonitor(Snapshot, DriftDetector):
         for cluster in event.clusters:
             self._novelty.clear(self._share._slot_of[cluster])
         self._novelty.stat[:] = 0.0
+        # Only the neurons the map is told to re-learn change their novel rates; a map-wide
+        # reaction changes them all.
+        self._mass._restart(None if event.kind == "global" else event.neurons)
         self._qe.stat[:] = 0.0
         if event.kind == "global":
             self._qe.clear(0)
@@ -391,8 +474,10 @@ class DriftMonitor(Snapshot, DriftDetector):
 class _Batch:
     """One batch of map output, in the forms the detectors read."""
 
-    def __init__(self, slots, distance, novelty, novel, ids, offset):
+    def __init__(self, slots, distance, novelty, novel, ids, offset, neuron_slots=None):
         self.slots = slots
+        self.neuron_slots = neuron_slots
+        self.neuron = None
         self.distance = distance
         self.novelty = novelty
         self.novel = np.ascontiguousarray(novel)

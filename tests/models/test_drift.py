@@ -17,6 +17,7 @@ from models.drift import (
     DriftMonitor,
     ExceedanceCUSUM,
     HellingerShift,
+    NoveltyMass,
     RateCUSUM,
     ReadaptationTracker,
     ShareCUSUM,
@@ -239,3 +240,121 @@ def test_readaptation_gives_up():
     tracker = ReadaptationTracker(max_records=500)
     [result] = tracker.update_many(np.zeros(1000, dtype=int), np.full(1000, 9.0), events=[event])
     assert result.records is None and result.index is None
+
+
+# -- per-neuron novelty mass, bounded state, tracker snapshots ------------------------------------
+
+
+def _map_output_with_neurons(seed: int, n: int):
+    """Map output with winner ids: 100 neurons, 4% of records novel, spread thinly."""
+    cluster, distance, novelty = _map_output(seed, n)
+    rng = np.random.default_rng(seed + 100)
+    neuron = cluster * 10 + rng.integers(0, 25, n)  # 25 neurons per cluster, ids by cluster
+    novelty = np.where(rng.random(n) < 0.04, 1.2, 0.5)
+    return cluster, distance, novelty, neuron
+
+
+def _feed_neurons(monitor, cluster, distance, novelty, neuron, batch=1000):
+    events = []
+    for s in range(0, len(cluster), batch):
+        part = slice(s, s + batch)
+        events += monitor.update_many(
+            cluster[part], distance[part], novelty[part], None, neuron[part]
+        )
+    return events
+
+
+def test_golden_new_cluster_absorbed_by_one_neuron():
+    # From record 30,000 a new 2% cluster arrives at neuron 207 of cluster 20, novel: no
+    # cluster id, share or cluster-wide distance moves enough, the novelty mass does.
+    n = 50_000
+    cluster, distance, novelty, neuron = _map_output_with_neurons(7, n)
+    new = (np.arange(n) >= 30_000) & (np.random.default_rng(70).random(n) < 0.02)
+    cluster[new], neuron[new], novelty[new] = 20, 207, 4.0
+    events = _feed_neurons(DriftMonitor(), cluster, distance, novelty, neuron)
+    first = events[0]
+    assert (first.kind, first.clusters, first.neurons) == ("new_cluster", (20,), (207,))
+    assert (first.detector, first.index) == ("novelty_mass", 30_521)
+    # Its band is the map's overall one: the new cluster had none of its own.
+    assert first.evidence["reference_qe_mean"] == pytest.approx(np.mean(distance[:30_000]), 0.1)
+    without = _feed(DriftMonitor(), cluster, distance, novelty)  # no neuron ids: not seen
+    assert all(e.index > 31_000 for e in without)
+
+
+def test_no_event_with_neurons_on_long_stationary_stream():
+    cluster, distance, novelty, neuron = _map_output_with_neurons(8, 300_000)
+    assert _feed_neurons(DriftMonitor(), cluster, distance, novelty, neuron, batch=5000) == []
+
+
+def test_neuron_results_do_not_depend_on_batching():
+    n = 40_000
+    cluster, distance, novelty, neuron = _map_output_with_neurons(9, n)
+    new = (np.arange(n) >= 25_000) & (np.random.default_rng(90).random(n) < 0.02)
+    neuron[new], novelty[new] = 113, 3.0
+    neuron[np.arange(n) >= 20_000] += 1000 * (neuron[np.arange(n) >= 20_000] % 2)  # churn
+    whole = _feed_neurons(DriftMonitor(), cluster, distance, novelty, neuron, batch=n)
+    pieces = _feed_neurons(DriftMonitor(), cluster, distance, novelty, neuron, batch=997)
+    assert whole == pieces and whole[0].neurons == (1113,)  # 113 is odd: shifted
+
+
+def test_novelty_mass_retires_silent_neurons():
+    # Neuron ids are never reused by a map: a long stream with churning ids must not grow
+    # the detector's tables without bound.
+    rng = np.random.default_rng(3)
+    detector = NoveltyMass(horizon=2000, warmup=500)
+    for phase in range(20):
+        neuron = phase * 50 + rng.integers(0, 50, 5000)
+        detector.update_many(neuron, rng.gamma(2.0, 0.25, 5000))
+    assert len(detector._slot_of) <= 100 and len(detector._ids) <= 128
+
+
+def test_monitor_keeps_only_recent_events():
+    monitor = DriftMonitor(history=2, cooldown=100, warmup=500)
+    rng = np.random.default_rng(5)
+    for k in range(5):  # five share changes, one after the other
+        p = [0.7, 0.2, 0.1] if k % 2 else [0.2, 0.7, 0.1]
+        cluster = rng.choice([1, 2, 3], 6000, p=p)
+        distance = rng.gamma(4.0, 0.25, 6000)
+        monitor.update_many(cluster, distance, distance / 2)
+    assert monitor.n_events >= 4 and len(monitor.events) == 2
+    restored = DriftMonitor.from_dict(json.loads(json.dumps(monitor.to_dict())))
+    assert restored.events == monitor.events and len(restored.to_dict()["state"]) > 0
+
+
+def test_readaptation_tracker_snapshot_mid_stream():
+    n = 60_000
+    cluster, distance, novelty = _map_output(0, n)
+    position = np.arange(n)
+    moved = (cluster == 40) & (position >= 40_000) & (position < 43_000)
+    distance[moved] *= 4.0
+    novelty[moved] *= 4.0
+    times = position / 100.0
+    monitor, tracker = DriftMonitor(), ReadaptationTracker()
+    done, restored = [], None
+    for s in range(0, n, 1000):
+        part = slice(s, s + 1000)
+        events = monitor.update_many(cluster[part], distance[part], novelty[part], times[part])
+        done += tracker.update_many(cluster[part], distance[part], times[part], events)
+        if s == 41_000:
+            restored = ReadaptationTracker.from_dict(json.loads(json.dumps(tracker.to_dict())))
+            assert len(restored.pending) == 1
+            again = []
+            for r in range(s + 1000, n, 1000):
+                part = slice(r, r + 1000)
+                again += restored.update_many(cluster[part], distance[part], times[part])
+    [result] = done
+    assert [r.to_dict() for r in again] == [result.to_dict()]
+
+
+def test_readaptation_region_by_neurons():
+    # The event names neuron 5 of cluster 1: the region is neuron 5 and neurons born later,
+    # not the rest of cluster 1 (whose in-band records would end the measurement at once).
+    event = DriftEvent(
+        "new_cluster", (1,), 9, None, "novelty_mass", 25.0, 20.0,
+        {"reference_qe_mean": 1.0, "reference_qe_std": 0.1}, neurons=(5,),
+    )  # fmt: skip
+    tracker = ReadaptationTracker(window=5)
+    neuron = np.array([4, 5] * 5 + [4, 5] * 10 + [9] * 10)  # neuron 9 is born after the event
+    distance = np.where(neuron == 5, 6.0, 1.0)
+    [result] = tracker.update_many(np.ones(40, dtype=int), distance, events=[event], neuron=neuron)
+    assert result.index == 34 and result.records == 25
