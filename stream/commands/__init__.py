@@ -1,0 +1,1 @@
+"""The subcommands of ``sgmstream``, one module per group, each with ``register(commands)``."""

@@ -1,0 +1,80 @@
+"""What every subcommand shares: settings at the edge, exit codes, signal handling."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "add_broker_flags",
+    "config",
+    "kafka_settings",
+    "local_broker",
+    "sigterm_as_interrupt",
+]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def config(args: argparse.Namespace) -> dict:
+    from stream.settings import load_config_file
+
+    path = args.config or os.environ.get("SGM_CONFIG")
+    return load_config_file(Path(path) if path else None)
+
+
+def kafka_settings(args: argparse.Namespace):
+    from stream.settings import KafkaSettings, load_settings
+
+    flags = {"bootstrap_servers": getattr(args, "bootstrap_servers", None)}
+    return load_settings(KafkaSettings, flags, config(args))
+
+
+def local_broker(args: argparse.Namespace):
+    from stream.broker import DEFAULT_HOME, LocalBroker
+    from stream.settings import BrokerSettings, load_settings
+
+    flags = {
+        "port": getattr(args, "port", None),
+        "data_dir": args.data_dir,
+        "heap": getattr(args, "heap", None),
+    }
+    settings = load_settings(BrokerSettings, flags, config(args))
+    broker = LocalBroker(
+        data_dir=settings.data_dir or DEFAULT_HOME / "data",
+        libs_dir=settings.libs_dir or DEFAULT_HOME / "libs",
+        heap=settings.heap,
+    )
+    return broker, settings
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM stops record/replay like Ctrl+C: flushed, closed, and reported."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (tests): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def add_broker_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="broker data dir (config, logs, state); default .cache/kafka/data in the checkout",
+    )
