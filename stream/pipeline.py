@@ -88,10 +88,10 @@ class Pipeline:
         result.clusters = seen["cluster"]
         result.novelty = seen["novelty"]
         result.drift_events = self.monitor.update_many(
-            seen["cluster"], seen["distance"], seen["novelty"], event_time=seconds
+            seen["cluster"], seen["distance"], seen["novelty"], seconds, neuron=seen["neuron"]
         )
         for event in result.drift_events:
             react(self.model, event)
         result.readaptations = self.tracker.update_many(
-            seen["cluster"], seen["distance"], seconds, events=result.drift_events
+            seen["cluster"], seen["distance"], seconds, result.drift_events, neuron=seen["neuron"]
         )
