@@ -103,6 +103,18 @@ def _unlink_all(j, eage):
 
 
 @njit(cache=True)
+def _evict_idlest(alive, last, eage, counters):
+    """Free the slot of the neuron that has gone longest without winning a record."""
+    idlest = -1
+    for j in range(alive.shape[0]):
+        if alive[j] and (idlest < 0 or last[j] < last[idlest]):
+            idlest = j
+    alive[idlest] = False
+    counters[N_ALIVE] -= 1
+    _unlink_all(idlest, eage)
+
+
+@njit(cache=True)
 def learn_rows(
     X, start, W, alive, hits, dmean, dvar, born, last, ids, clusters, eage, evar, ecount,
     counters, params,
@@ -138,8 +150,11 @@ def learn_rows(
                 grow = dist1 > radius(dmean[s1], dvar[s1], z)
                 if grow and s2 >= 0:
                     grow = np.sqrt(d2) > radius(dmean[s2], dvar[s2], z)
-            if grow and s1 >= 0 and counters[N_ALIVE] >= max_neurons:
-                grow = False  # at the cap the winner absorbs the record (see the docstring)
+            if grow and counters[N_ALIVE] >= max_neurons:
+                if s1 >= 0:
+                    grow = False  # at the cap the winner absorbs the record (see the docstring)
+                else:
+                    _evict_idlest(alive, last, eage, counters)
             if grow:
                 slot = -1
                 for j in range(capacity):

@@ -57,7 +57,9 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       rarely but regularly and are kept; those of a vanished cluster go).
     * *Cap*: at ``max_neurons`` the map stops growing; a record that would grow a neuron is
       learned by its winner instead (whose radius then widens). Slots come back as neurons are
-      forgotten. Small clusters are never evicted to make room.
+      forgotten. Small clusters are never evicted to make room, with one exception: a record
+      that shares no feature with any neuron (a new source, or only new fields) has no winner
+      to absorb it, so it replaces the neuron that has gone longest without winning.
     * *Merge* at records 32, 64, 128, ... and then every ``merge_every`` records, or on
       :meth:`merge`. Between merges a new neuron carries the cluster of the winner it grew
       beside.

@@ -170,3 +170,18 @@ def test_sources_with_disjoint_features_are_never_linked_or_merged():
     labels = sgm.predict_many(X)
     from_a = ~np.isnan(X[:, 0])
     assert not np.isin(labels[from_a], labels[~from_a]).any()
+
+
+def test_a_new_source_at_the_cap_replaces_the_idlest_neuron():
+    # Records of a source sharing no feature with any neuron have no winner to absorb them;
+    # at the cap they must still get a neuron instead of failing.
+    rng = np.random.default_rng(0)
+    sgm = SelfGrowthMap(max_neurons=4, seed=0)
+    old = np.column_stack([rng.normal(size=(400, 2)) * 5, np.full((400, 1), np.nan)])
+    sgm.learn_many(old)
+    assert sgm.n_neurons == 4
+    new = np.column_stack([np.full((50, 2), np.nan), rng.normal(size=(50, 1))])
+    sgm.learn_many(new)
+    assert sgm.n_neurons == 4
+    neuron = sgm.transform_many(new)["neuron"]
+    assert (neuron >= 0).all()
