@@ -67,9 +67,13 @@ def upper_bound(rate: float, n: float, z: float) -> float:
     if n <= 0.0:
         return rate
     bound = rate + z * math.sqrt(max(rate * (1.0 - rate), 0.0) / n)
+    # An estimated rate of exactly 0 (or 1) has no spread: the normal bound would claim the
+    # true rate is exactly that and make any later miss or hit infinitely unlikely (a division
+    # by zero downstream). The Wilson bound there, z^2 / (n + z^2) away from the edge, is the
+    # tightest honest one.
+    edge = z * z / (n + z * z)
     if z > 0.0:
-        # An estimated rate of exactly 0 has no spread: the normal bound would claim the true
-        # rate is 0 and make any later hit infinitely unlikely (a log of 0/0 downstream). The
-        # Wilson bound at a rate of 0, z^2 / (n + z^2), is the smallest honest upper bound.
-        bound = max(bound, z * z / (n + z * z))
+        bound = max(bound, edge)
+    elif z < 0.0:
+        bound = min(bound, 1.0 - edge)
     return bound

@@ -21,3 +21,11 @@ def test_upper_bound_of_a_zero_rate_is_positive(n):
 def test_upper_bound_is_the_normal_bound_when_it_is_larger():
     assert upper_bound(0.5, 100.0, 2.0) == pytest.approx(0.5 + 2.0 * math.sqrt(0.25 / 100.0))
     assert upper_bound(0.5, 100.0, -2.0) == pytest.approx(0.5 - 2.0 * math.sqrt(0.25 / 100.0))
+
+
+@pytest.mark.parametrize("n", [1.0, 10.0, 2000.0, 1e6])
+def test_lower_bound_of_a_full_rate_is_below_one(n):
+    # One cluster holding every record so far (rate 1) gave a lower bound of exactly 1.
+    low = upper_bound(1.0, n, -2.0)
+    assert 0.0 < low < 1.0
+    assert math.isfinite(bernoulli_llr(False, low, low / 2.0))
