@@ -372,11 +372,15 @@ class MixedEncoder:
         return median - self.outlier_sigma * sigma, median + self.outlier_sigma * sigma
 
     def _token_matrix(self, n: int, columns: dict[str, np.ndarray]) -> np.ndarray:
-        """Co-occurrence row of each record's value of each field (-1 where missing)."""
-        tokens = np.full((n, len(self._fields)), -1, dtype=np.int64)
-        for j, (name, kind) in enumerate(self._fields.items()):
+        """Co-occurrence row of each record's value of each field (-1 where missing).
+
+        Categorical fields come first: only pairs with a categorical value are ever read.
+        """
+        order = sorted(self._fields, key=lambda name: self._fields[name] != "categorical")
+        tokens = np.full((n, len(order)), -1, dtype=np.int64)
+        for j, name in enumerate(order):
             table = np.asarray(self._tokens[name] + [-1], dtype=np.int64)
-            if kind == "numeric":
+            if self._fields[name] == "numeric":
                 z = self._standardise(name, columns[name])
                 codes = np.searchsorted(_NORMAL_QUINTILES, z)
                 codes[np.isnan(z)] = -1
@@ -386,9 +390,15 @@ class MixedEncoder:
         return tokens
 
     def _count_cooccurrences(self, n: int, columns: dict[str, np.ndarray]) -> None:
-        if not any(kind == "categorical" for kind in self._fields.values()):
-            return  # only categorical embeddings read the pair counts
-        _add_pair_counts(self._cooc, self._token_matrix(n, columns))
+        paired = sum(kind == "categorical" for kind in self._fields.values())
+        _add_pair_counts(self._cooc, self._token_matrix(n, columns), paired)
+
+    def _pairs(self, rows: list[int], tokens: np.ndarray) -> np.ndarray:
+        """Records holding both token ``rows[a]`` and ``tokens[b]`` (distinct fields' tokens).
+
+        Counts are kept once per pair, in the upper triangle (``cooc[i, j]``, ``i < j``).
+        """
+        return self._cooc[np.ix_(rows, tokens)] + self._cooc[np.ix_(tokens, rows)].T
 
     # -- coordinates -----------------------------------------------------------------------------
 
@@ -437,7 +447,7 @@ class MixedEncoder:
         tokens = np.concatenate([self._tokens[other] for other in contexts])
         marginal = self._cooc[tokens, tokens]
         totals = np.add.reduceat(marginal, starts)
-        joint = self._cooc[np.ix_(rows, tokens)]
+        joint = self._pairs(rows, tokens)
         together = np.repeat(np.add.reduceat(joint, starts, axis=1), sizes, axis=1)
         prior = marginal / np.repeat(np.where(totals > 0, totals, 1.0), sizes)
         conditional = (joint + self.smoothing * prior) / (together + self.smoothing)
@@ -459,25 +469,42 @@ class MixedEncoder:
 
     def _transform(self, extracted: tuple[int, dict[str, np.ndarray]]) -> np.ndarray:
         n, columns = extracted
-        out = np.full((n, len(self._column_names)), np.nan)
+        # Every column belongs to one field and is written below.
+        out = np.empty((n, len(self._column_names)))
+        coded = []
         for name, kind in self._fields.items():
             where = self._columns[name]
             if not where:
                 continue
             if kind == "numeric":
                 out[:, where[0]] = self._standardise(name, columns[name])
-                continue
-            table = (
-                self._embeddings[name] if kind == "categorical" else self._positions[name][:, None]
-            )
-            codes = columns[name]
-            # Values without coordinates yet (learned after the last refresh, or never learned)
-            # are unknown, so missing: the extra NaN row is what code -1 picks.
-            padded = np.full((len(self._values[name]) + 1, len(where)), np.nan)
-            padded[: len(table), : table.shape[1]] = table
-            codes = np.where(codes < 0, len(padded) - 1, codes)
-            out[:, where] = padded[codes]
+            else:
+                coded.append(name)
+        if coded:
+            _fill_coded(out, *self._coded_tables(n, coded, columns))
         return out
+
+    def _coded_tables(self, n: int, names: list[str], columns: dict[str, np.ndarray]) -> tuple:
+        """Codes, stacked coordinate tables and output columns of the coded fields."""
+        width = max(len(self._columns[name]) for name in names)
+        sizes = [len(self._values[name]) + 1 for name in names]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # Values without coordinates yet (learned after the last refresh, or never learned)
+        # are unknown, so missing: NaN rows.
+        tables = np.full((offsets[-1], width), np.nan)
+        where = np.zeros((len(names), width), dtype=np.int64)
+        widths = np.zeros(len(names), dtype=np.int64)
+        codes = np.empty((n, len(names)), dtype=np.int64)
+        for f, name in enumerate(names):
+            if self._fields[name] == "categorical":
+                table = self._embeddings[name]
+            else:
+                table = self._positions[name][:, None]
+            tables[offsets[f] : offsets[f] + len(table), : table.shape[1]] = table
+            widths[f] = len(self._columns[name])
+            where[f, : widths[f]] = self._columns[name]
+            codes[:, f] = columns[name]
+        return codes, tables, offsets, where, widths
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -551,8 +578,7 @@ class MixedEncoder:
         self._n_tokens = int(state["n_tokens"])
         rows, cols, counts = (np.asarray(part) for part in state["cooc"])
         self._cooc = np.zeros((self._n_tokens, self._n_tokens))
-        self._cooc[rows, cols] = counts
-        self._cooc[cols, rows] = counts
+        self._cooc[rows, cols] = counts  # the upper triangle: each pair once
         self._stale = set(state["stale"])
         self._since_refresh = int(state["since_refresh"])
         self._seen_at_refresh = int(state["seen_at_refresh"])
@@ -624,11 +650,13 @@ def _infer_kind(values: Iterable[Any]) -> str | None:
 
 
 @njit(cache=True)
-def _add_pair_counts(cooc: np.ndarray, tokens: np.ndarray) -> None:
-    """Add one to ``cooc[i, j]`` for every record holding both tokens ``i`` and ``j`` (-1: none).
+def _add_pair_counts(cooc: np.ndarray, tokens: np.ndarray, paired: int) -> None:
+    """Count each token (``cooc[i, i]``) and each pair of tokens held by one record.
 
-    A plain loop over records and field pairs: ``n * fields**2`` steps, whatever the number of
-    values, and single-threaded, so it does not compete with the map's parallel kernels.
+    ``tokens``: one row per record, one column per field, -1 where missing. Pairs are counted
+    only for the first ``paired`` columns (categorical fields: only their profiles read pairs)
+    against every later column, once, in the upper triangle. A plain loop, single-threaded so
+    it does not compete with the map's parallel kernels.
     """
     n, width = tokens.shape
     for r in range(n):
@@ -636,10 +664,40 @@ def _add_pair_counts(cooc: np.ndarray, tokens: np.ndarray) -> None:
             i = tokens[r, a]
             if i < 0:
                 continue
-            for b in range(width):
+            cooc[i, i] += 1.0
+            if a >= paired:
+                continue
+            for b in range(a + 1, width):
                 j = tokens[r, b]
-                if j >= 0:
+                if j < 0:
+                    continue
+                if i < j:
                     cooc[i, j] += 1.0
+                else:
+                    cooc[j, i] += 1.0
+
+
+@njit(cache=True)
+def _fill_coded(
+    out: np.ndarray,
+    codes: np.ndarray,
+    tables: np.ndarray,
+    offsets: np.ndarray,
+    columns: np.ndarray,
+    widths: np.ndarray,
+) -> None:
+    """Write each record's coordinates of each coded field into its output columns.
+
+    Field ``f``'s rows of ``tables`` start at ``offsets[f]``; its last row (``offsets[f + 1] -
+    1``) is all ``NaN``, what a missing value (code -1) reads.
+    """
+    n, m = codes.shape
+    for r in range(n):
+        for f in range(m):
+            c = codes[r, f]
+            row = offsets[f + 1] - 1 if c < 0 else offsets[f] + c
+            for k in range(widths[f]):
+                out[r, columns[f, k]] = tables[row, k]
 
 
 def _ridit_positions(counts: np.ndarray) -> np.ndarray:
