@@ -171,3 +171,23 @@ def test_cluster_id_starting_with_a_dash_formats(monkeypatch, tmp_path, kafka_br
         assert "cluster.id=-AAAA" in (tmp_path / "dash" / "logs" / "meta.properties").read_text()
     finally:
         broker.stop()
+
+
+@pytest.mark.kafka
+def test_produce_sends_the_synthetic_stream_live(capsys, tmp_path, kafka_broker):
+    import time
+
+    from stream.recording import read_recording
+
+    servers = ["--bootstrap-servers", kafka_broker.bootstrap_servers]
+    run(capsys, "topics", "create", "--sources", "sensors,payments,weblogs", *servers)
+    started_ms = int(time.time() * 1000)
+    code, _, _ = run(capsys, "produce", "--count", "200", "--interval-ms", "5", *servers)
+    assert code == 0
+    out = tmp_path / "live.jsonl.gz"
+    argv = ["record", "--out", str(out), "--from", "earliest", "--idle", "3", *servers]
+    assert run(capsys, *argv)[0] == 0
+    messages = [m for _, m in read_recording(out) if m.timestamp_ms >= started_ms]
+    assert len(messages) == 200
+    # Event times start when produce starts, so event lag downstream is meaningful.
+    assert max(m.timestamp_ms for m in messages) <= int(time.time() * 1000)
