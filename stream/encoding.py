@@ -67,10 +67,21 @@ class MixedEncoder:
       plus half of those at it, learned from the stream), centred and scaled by the same rule.
       Order is kept, and two levels are as far apart as the share of records between them.
 
-    Coordinates are recomputed every ``refresh_every`` records, and at once for fields with a new
-    value. A refresh is aligned to the previous coordinates by an orthogonal Procrustes rotation,
-    so a map learned on the old coordinates stays valid; as counts grow, refreshes move the
-    coordinates less and less. Statistics are updated once per ``learn_many`` batch.
+    A field with a new value gets coordinates at once. Otherwise, every ``refresh_every``
+    records (every doubling of the stream while it is shorter), each field is checked, and its
+    coordinates are recomputed only if its counts have changed materially since they were last
+    computed: if a record's value profile (context distribution, and the value's share) has
+    moved, on average over the records, by more than ``refresh_tolerance`` in Hellinger
+    distance. Why a change test and not a clock: on a stationary stream the profiles settle
+    (their sampling noise shrinks like ``1 / sqrt(count)``), so refreshes become rare and their
+    cost per record falls towards zero, while a drift that moves the profiles still triggers
+    them; and a move well inside a value's distance to the others (Hellinger distances lie in
+    [0, 1]) does not change which neuron a record is nearest to. Weighting by records (not
+    values) makes a rare value's sampling noise count as little as the records it holds. (The
+    check reads the field's own co-occurrence rows; the overall distribution that smooths rare
+    values is left out: it enters through ``smoothing`` only.) A refresh is aligned to the
+    previous coordinates by an orthogonal Procrustes rotation, so a map learned on the old
+    coordinates stays valid. Statistics are updated once per ``learn_many`` batch.
 
     Parameters
     ----------
@@ -87,7 +98,10 @@ class MixedEncoder:
         Distinct values tracked per categorical field; further values share one more, "other".
         Memory grows with the square of the total number of values of all fields.
     refresh_every
-        Records between two recomputations of the coordinates.
+        Records between two checks of whether the coordinates need recomputing.
+    refresh_tolerance
+        How far (mean Hellinger distance) the value profiles of a field may move before its
+        coordinates are recomputed; 0 recomputes every field at every check.
     clip
         Bound of a standardised numeric value.
     outlier_sigma
@@ -136,6 +150,7 @@ class MixedEncoder:
         self_weight: float = 0.5,
         max_categories: int = 64,
         refresh_every: int = 1000,
+        refresh_tolerance: float = 0.05,
         clip: float = 5.0,
         outlier_sigma: float = 4.0,
         smoothing: float = 1.0,
@@ -146,6 +161,7 @@ class MixedEncoder:
         self.self_weight = self_weight
         self.max_categories = max_categories
         self.refresh_every = refresh_every
+        self.refresh_tolerance = refresh_tolerance
         self.clip = clip
         self.outlier_sigma = outlier_sigma
         self.smoothing = smoothing
@@ -172,6 +188,8 @@ class MixedEncoder:
             raise ValueError("self_weight is a share, between 0 and 1")
         if self.max_dims < 1 or self.max_categories < 2 or self.refresh_every < 1:
             raise ValueError("max_dims >= 1, max_categories >= 2 and refresh_every >= 1")
+        if not self.refresh_tolerance >= 0.0:
+            raise ValueError("refresh_tolerance >= 0")
 
     def _reset(self) -> None:
         self._fields: dict[str, str] = {}  # name -> kind, in order of appearance
@@ -187,7 +205,9 @@ class MixedEncoder:
         self._n_tokens = 0
         self._stale: set[str] = set()  # fields with values that have no coordinates yet
         self._since_refresh = 0
-        self._seen_at_refresh = 0  # records learned up to the last full refresh
+        self._seen_at_refresh = 0  # records learned up to the last check
+        # Categorical name -> its value counts and pair counts (sparse) at its last refresh.
+        self._reference: dict[str, list[np.ndarray]] = {}
 
     # -- public API -------------------------------------------------------------------------
 
@@ -332,10 +352,12 @@ class MixedEncoder:
                 self._update_stats(name, columns[name])
         self._count_cooccurrences(n, columns)
         self._since_refresh += n
-        # Early on, every doubling of the data refreshes (estimates change fast while counts are
-        # small); later, every refresh_every records.
+        # Early on, every doubling of the data is checked (estimates change fast while counts
+        # are small); later, every refresh_every records.
         if self._since_refresh >= min(self.refresh_every, max(self._seen_at_refresh, 1)):
-            self._refresh(list(self._fields))
+            self._refresh([name for name in self._fields if self._moved(name)])
+            self._seen_at_refresh += self._since_refresh
+            self._since_refresh = 0
         elif self._stale:
             self._refresh(sorted(self._stale))
 
@@ -410,9 +432,45 @@ class MixedEncoder:
             elif kind == "ordinal":
                 self._positions[name] = _ridit_positions(self._counts(name))
         self._stale.clear()
-        if len(names) == len(self._fields):
-            self._seen_at_refresh += self._since_refresh
-            self._since_refresh = 0
+
+    def _moved(self, name: str) -> bool:
+        """Whether a field's coordinates are out of date (see the class docstring)."""
+        kind = self._fields[name]
+        if kind != "categorical" or name in self._stale or self.refresh_tolerance <= 0:
+            return kind != "numeric"  # ordinal positions are a cumulative sum: always redone
+        rows, context, fields = self._context_tokens(name)
+        if name not in self._reference:
+            return True
+        counts, then_rows, then_cols, then_pairs = self._reference[name]
+        now = self._counts(name)
+        if len(counts) != len(now) or not (counts > 0).all():
+            return True
+        then = np.zeros((len(rows), self._n_tokens))
+        then[then_rows, then_cols] = then_pairs
+        now_pairs, then_pairs = self._pairs(rows, context), then[:, context]
+        # Mean squared Hellinger distance over the context fields, per value, then averaged
+        # over records; plus the squared Hellinger distance of the value shares.
+        moved = np.sum(
+            (np.sqrt(now_pairs / now[:, None]) - np.sqrt(then_pairs / counts[:, None])) ** 2,
+            axis=1,
+        ) / (2.0 * max(fields, 1))
+        share, before = now / now.sum(), counts / counts.sum()
+        shares_moved = 0.5 * float(np.sum((np.sqrt(share) - np.sqrt(before)) ** 2))
+        return float(share @ moved) + shares_moved > self.refresh_tolerance**2
+
+    def _context_tokens(self, name: str) -> tuple[list[int], np.ndarray, int]:
+        """A field's tokens, every other field's tokens, and how many other fields have any."""
+        others = [other for other in self._fields if other != name and self._tokens[other]]
+        context = [t for other in others for t in self._tokens[other]]
+        return self._tokens[name], np.asarray(context, dtype=np.int64), len(others)
+
+    def _remember(self, name: str, counts: np.ndarray) -> None:
+        rows, context, _ = self._context_tokens(name)
+        pairs = np.zeros((len(rows), self._n_tokens))
+        if len(context):
+            pairs[:, context] = self._pairs(rows, context)
+        where = np.nonzero(pairs)
+        self._reference[name] = [counts, where[0], where[1], pairs[where]]
 
     def _counts(self, name: str) -> np.ndarray:
         tokens = self._tokens[name]
@@ -420,6 +478,7 @@ class MixedEncoder:
 
     def _refresh_categorical(self, name: str) -> None:
         counts = self._counts(name)
+        self._remember(name, counts)
         if counts.sum() <= 0 or len(counts) < 2:
             self._embeddings[name] = np.zeros((len(counts), len(self._columns[name])))
             return
@@ -516,6 +575,7 @@ class MixedEncoder:
             "self_weight": self.self_weight,
             "max_categories": self.max_categories,
             "refresh_every": self.refresh_every,
+            "refresh_tolerance": self.refresh_tolerance,
             "clip": self.clip,
             "outlier_sigma": self.outlier_sigma,
             "smoothing": self.smoothing,
@@ -539,6 +599,7 @@ class MixedEncoder:
             "stale": sorted(self._stale),
             "since_refresh": self._since_refresh,
             "seen_at_refresh": self._seen_at_refresh,
+            "reference": self._reference,
         }
         return {
             "format": _SNAPSHOT_FORMAT,
@@ -582,6 +643,10 @@ class MixedEncoder:
         self._stale = set(state["stale"])
         self._since_refresh = int(state["since_refresh"])
         self._seen_at_refresh = int(state["seen_at_refresh"])
+        self._reference = {
+            name: [np.asarray(part) for part in parts]
+            for name, parts in state.get("reference", {}).items()
+        }
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -235,3 +235,25 @@ def test_one_record_at_a_time_matches_the_batch_shape():
     a, b = encoder.transform_many(stream), batch.transform_many(stream)
     # Same statistics up to winsorisation timing and refresh points: close, not identical.
     assert np.nanmean(np.abs(a[:, 0] - b[:, 0])) < 0.1
+
+
+def test_coordinates_are_recomputed_only_when_the_counts_moved():
+    encoder = make_encoder()
+    encoder.learn_many(grouped_stream(4000, seed=1))
+    settled = encoder.embedding("colour")
+    encoder.learn_many(grouped_stream(4000, seed=2))  # same distribution: nothing to redo
+    for value, coordinates in encoder.embedding("colour").items():
+        np.testing.assert_array_equal(coordinates, settled[value])
+    # Drift: red and orange now come with group 0's weights. The profiles move: recomputed.
+    drifted = [r for r in grouped_stream(8000, seed=3) if r.features["colour"] in ("red", "orange")]
+    for record in drifted:
+        record.features["weight"] -= 10.0
+    encoder.learn_many(drifted)
+    moved = encoder.embedding("colour")
+    assert not np.array_equal(moved["red"], settled["red"])
+    # With no tolerance every check recomputes every field.
+    eager = make_encoder(refresh_tolerance=0.0)
+    eager.learn_many(grouped_stream(4000, seed=1))
+    before = eager.embedding("noise")
+    eager.learn_many(grouped_stream(4000, seed=2))
+    assert not np.array_equal(eager.embedding("noise")["a"], before["a"])
