@@ -21,6 +21,14 @@ DONE, MERGE_DUE, NEED_SLOT = 0, 1, 2
 # A neuron is forgotten when idle for longer than forget_after and than this many of its own
 # mean intervals between wins: neurons of rare clusters win rarely but regularly.
 PATIENCE = 8.0
+# Novel records (outside winner and runner-up) gathered in one region before a neuron grows
+# there, and the distance, in winner radii, beyond which a single record grows one at once.
+# See the class docstring of SelfGrowthMap for the argument.
+EVIDENCE = 3.0
+FAR = 2.0
+# A neuron younger than this many records is never recycled (its win rate has not settled).
+MIN_RECYCLE_AGE = 200
+SETTLE = 20.0
 
 
 @njit(cache=True)
@@ -103,26 +111,24 @@ def _unlink_all(j, eage):
 
 
 @njit(cache=True)
-def _evict_idlest(alive, last, eage, counters):
+def _evict_idlest(alive, last, evidence, eage, counters):
     """Free the slot of the neuron that has gone longest without winning a record."""
     idlest = -1
     for j in range(alive.shape[0]):
         if alive[j] and (idlest < 0 or last[j] < last[idlest]):
             idlest = j
-    alive[idlest] = False
-    counters[N_ALIVE] -= 1
-    _unlink_all(idlest, eage)
+    _retire(idlest, alive, evidence, eage, counters)
 
 
 @njit(cache=True)
 def learn_rows(
     X, start, W, alive, hits, dmean, dvar, born, last, ids, clusters, eage, evar, ecount,
-    counters, params,
+    cand, evidence, counters, params,
 ):  # fmt: skip
     """Learn rows ``start..`` of ``X`` in order; returns ``(next_row, code)``.
 
     Stops early with ``MERGE_DUE`` after the record at which merging is scheduled, and with
-    ``NEED_SLOT`` (before touching the record) when a neuron must grow but no slot is free.
+    ``NEED_SLOT`` (before touching the record) when every slot is in use below the cap.
     """
     capacity, width = W.shape
     z = params[Z]
@@ -132,6 +138,8 @@ def learn_rows(
     forget_after = params[FORGET_AFTER]
     max_neurons = params[MAX_NEURONS]
     for i in range(start, X.shape[0]):
+        if counters[N_ALIVE] >= capacity and capacity < max_neurons:
+            return i, NEED_SLOT
         x = X[i]
         observed = 0
         for k in range(width):
@@ -140,6 +148,8 @@ def learn_rows(
         if observed > 0:
             s1, d1, s2, d2 = _winners(x, W, alive)
             dist1 = np.sqrt(d1) if s1 >= 0 else 0.0
+            novel = False
+            gathered = False
             if s1 < 0:
                 grow = True
             elif counters[N_ALIVE] < 3:
@@ -147,39 +157,130 @@ def learn_rows(
             else:
                 # Outside the winner and the runner-up: a record in the overlap of two
                 # neurons' radii is covered, so growth stops once a region is covered.
-                grow = dist1 > radius(dmean[s1], dvar[s1], z)
-                if grow and s2 >= 0:
-                    grow = np.sqrt(d2) > radius(dmean[s2], dvar[s2], z)
+                r1 = radius(dmean[s1], dvar[s1], z)
+                novel = dist1 > r1
+                if novel and s2 >= 0:
+                    novel = np.sqrt(d2) > radius(dmean[s2], dvar[s2], z)
+                grow = False
+                if novel:
+                    if dist1 > FAR * r1 or hits[s1] < SETTLE:
+                        grow = True
+                    else:
+                        gathered = _gather(x, s1, r1, cand, evidence)
+                        grow = gathered
             if grow and counters[N_ALIVE] >= max_neurons:
                 if s1 >= 0:
-                    grow = False  # at the cap the winner absorbs the record (see the docstring)
+                    victim = _most_redundant(W, alive, hits, born, clusters, s1, s2,
+                                             counters[STEP])  # fmt: skip
+                    if victim >= 0:
+                        _retire(victim, alive, evidence, eage, counters)
+                    else:
+                        grow = False  # nothing redundant: the winner absorbs the record
                 else:
-                    _evict_idlest(alive, last, eage, counters)
+                    _evict_idlest(alive, last, evidence, eage, counters)
             if grow:
                 slot = -1
                 for j in range(capacity):
                     if not alive[j]:
                         slot = j
                         break
-                if slot < 0:
-                    return i, NEED_SLOT
-                _grow(slot, x, s1, dist1, s2, W, alive, hits, dmean, dvar, born, last, ids,
-                      clusters, eage, evar, ecount, counters)  # fmt: skip
+                at = x
+                if gathered:
+                    at = cand[s1].copy()
+                    evidence[s1] = 0.0
+                dist_at = np.sqrt(max(squared_distance(at, W[s1]), 0.0)) if s1 >= 0 else 0.0
+                _grow(slot, at, s1, dist_at, s2, W, alive, hits, dmean, dvar, born, last, ids,
+                      clusters, eage, evar, ecount, evidence, counters)  # fmt: skip
             else:
+                weight = 1.0
+                if novel:
+                    r1 = radius(dmean[s1], dvar[s1], z)
+                    weight = (r1 / dist1) ** 2
                 _adapt(x, s1, dist1, s2, W, hits, dmean, dvar, last, eage, evar, ecount,
-                       counters[STEP], min_lr, neighbor_rate, max_age)  # fmt: skip
+                       counters[STEP], min_lr, neighbor_rate, max_age, weight)  # fmt: skip
         counters[STEP] += 1
-        _forget(alive, hits, born, last, eage, counters, forget_after)
+        _forget(alive, hits, born, last, evidence, eage, counters, forget_after)
         if counters[STEP] >= counters[NEXT_MERGE]:
             return i + 1, MERGE_DUE
     return X.shape[0], DONE
 
 
 @njit(cache=True)
+def _gather(x, s1, r1, cand, evidence):
+    """Count a novel record as evidence for a neuron beyond ``s1``; True once there is enough.
+
+    Each neuron keeps one candidate region (a running mean of the novel records it won and
+    their count). A novel record within ``r1`` of the candidate adds to it; any other takes
+    one away, and replaces the candidate when the count reaches zero (a majority vote, so
+    the scattered tail records of a covered region cancel out while a new dense region wins).
+    """
+    width = x.shape[0]
+    if evidence[s1] > 0.0 and squared_distance(x, cand[s1]) <= 0.25 * r1 * r1:
+        evidence[s1] += 1.0
+        for k in range(width):
+            xk = x[k]
+            if xk == xk:
+                if cand[s1, k] == cand[s1, k]:
+                    cand[s1, k] += (xk - cand[s1, k]) / evidence[s1]
+                else:
+                    cand[s1, k] = xk
+    else:
+        evidence[s1] -= 1.0
+        if evidence[s1] <= 0.0:
+            for k in range(width):
+                cand[s1, k] = x[k]
+            evidence[s1] = 1.0
+    return evidence[s1] >= EVIDENCE
+
+
+@njit(cache=True)
+def _most_redundant(W, alive, hits, born, clusters, s1, s2, step):
+    """Slot whose removal raises the quantization error least, or -1 if none may go.
+
+    Removing ``j`` hands its records to its nearest neuron of the same cluster, which costs
+    about ``rate_j * |w_j - w_nearest|^2`` (its share of the stream times the squared shift).
+    Only neurons of clusters with at least three neurons qualify (never the only neuron of a
+    cluster, never a small cluster's), never the winner or runner-up of the record that
+    needs the slot, and never a neuron too young for its win rate to mean anything.
+    """
+    capacity = W.shape[0]
+    best = -1
+    best_cost = np.inf
+    for j in range(capacity):
+        if not alive[j] or j in (s1, s2) or step - born[j] < MIN_RECYCLE_AGE:
+            continue
+        members = 0
+        nearest = np.inf
+        for m in range(capacity):
+            if alive[m] and clusters[m] == clusters[j]:
+                members += 1
+                if m != j:
+                    dd = squared_distance(W[j], W[m])
+                    if 0.0 <= dd < nearest:
+                        nearest = dd
+        if members < 3 or nearest == np.inf:
+            continue
+        cost = hits[j] / max(step - born[j], 100) * nearest
+        if cost < best_cost:
+            best_cost = cost
+            best = j
+    return best
+
+
+@njit(cache=True)
+def _retire(j, alive, evidence, eage, counters):
+    alive[j] = False
+    evidence[j] = 0.0
+    counters[N_ALIVE] -= 1
+    _unlink_all(j, eage)
+
+
+@njit(cache=True)
 def _grow(slot, x, s1, dist1, s2, W, alive, hits, dmean, dvar, born, last, ids, clusters,
-          eage, evar, ecount, counters):  # fmt: skip
+          eage, evar, ecount, evidence, counters):  # fmt: skip
     width = W.shape[1]
     step = counters[STEP]
+    evidence[slot] = 0.0
     for k in range(width):
         W[slot, k] = x[k]
     alive[slot] = True
@@ -209,10 +310,12 @@ def _grow(slot, x, s1, dist1, s2, W, alive, hits, dmean, dvar, born, last, ids, 
 
 @njit(cache=True)
 def _adapt(x, s1, dist1, s2, W, hits, dmean, dvar, last, eage, evar, ecount, step, min_lr,
-           neighbor_rate, max_age):  # fmt: skip
+           neighbor_rate, max_age, weight):  # fmt: skip
     capacity, width = W.shape
     hits[s1] += 1.0
-    rate = max(1.0 / hits[s1], min_lr)
+    # ``weight < 1`` for a novel record: its pull on the prototype and on the distance
+    # statistics is bounded (see the class docstring), so the radius does not race after it.
+    rate = max(1.0 / hits[s1], min_lr) * weight
     delta = dist1 - dmean[s1]
     dmean[s1] += rate * delta
     dvar[s1] = (1.0 - rate) * (dvar[s1] + rate * delta * delta)
@@ -258,7 +361,7 @@ def _adapt(x, s1, dist1, s2, W, hits, dmean, dvar, last, eage, evar, ecount, ste
 
 
 @njit(cache=True)
-def _forget(alive, hits, born, last, eage, counters, forget_after):
+def _forget(alive, hits, born, last, evidence, eage, counters, forget_after):
     step = counters[STEP]
     for j in range(alive.shape[0]):
         if not alive[j]:
@@ -270,9 +373,7 @@ def _forget(alive, hits, born, last, eage, counters, forget_after):
             continue
         if counters[N_ALIVE] <= 1:
             return
-        alive[j] = False
-        counters[N_ALIVE] -= 1
-        _unlink_all(j, eage)
+        _retire(j, alive, evidence, eage, counters)
 
 
 @njit(cache=True)

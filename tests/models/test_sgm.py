@@ -185,3 +185,32 @@ def test_a_new_source_at_the_cap_replaces_the_idlest_neuron():
     assert sgm.n_neurons == 4
     neuron = sgm.transform_many(new)["neuron"]
     assert (neuron >= 0).all()
+
+
+def test_growth_stops_once_the_clusters_are_covered():
+    X, _ = blobs(np.eye(8)[:3] * 12.0, [4000, 4000, 4000], seed=12)
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X[:6000])
+    halfway = sgm.n_neurons
+    sgm.learn_many(X[6000:])
+    assert sgm.n_neurons <= halfway + 2
+    assert sgm.n_neurons < 30 and sgm.n_clusters == 3
+
+
+def test_at_the_cap_a_new_dense_region_recycles_a_redundant_neuron():
+    # Two blobs tiled by many neurons fill a small map; a new cluster must still get a neuron
+    # of its own (not be absorbed by the nearest old one), and every old cluster keeps one.
+    X, _ = blobs([[0.0, 0.0], [12.0, 0.0]], [3000, 3000], seed=13)
+    sgm = SelfGrowthMap(max_neurons=8, seed=0)
+    sgm.learn_many(X)
+    assert sgm.n_neurons == 8
+    old = set(sgm.predict_many(np.array([[0.0, 0.0], [12.0, 0.0]])).tolist())
+    new, _ = blobs([[6.0, 12.0]], [300], seed=14)
+    mixed = np.vstack([X[:1500], new])[np.random.default_rng(15).permutation(1800)]
+    sgm.learn_many(mixed)
+    sgm.merge()
+    assert sgm.n_neurons == 8
+    out = sgm.transform_many(new)
+    assert np.median(out["novelty"]) < 1.0  # covered by neurons of its own
+    assert not np.isin(out["cluster"], list(old)).any()
+    assert set(sgm.predict_many(np.array([[0.0, 0.0], [12.0, 0.0]])).tolist()) == old
