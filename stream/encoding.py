@@ -29,6 +29,14 @@ _WARM_COUNT = 30  # values needed before the running scale is trusted to winsori
 _MEAN_ABS_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean absolute deviation -> sigma for a normal
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> sigma for a normal
 _TEXT_OR_NONE = {str, type(None)}
+_NO_BYTE = 255  # the byte code of a value not in a field's table
+
+
+class _ByteCodes(dict):
+    """Value -> its code as one byte; anything else (missing, new, not text) -> ``_NO_BYTE``."""
+
+    def __missing__(self, value: Any) -> bytes:
+        return b"\xff"
 
 
 class MixedEncoder:
@@ -208,6 +216,7 @@ class MixedEncoder:
         self._seen_at_refresh = 0  # records learned up to the last check
         # Categorical name -> its value counts and pair counts (sparse) at its last refresh.
         self._reference: dict[str, list[np.ndarray]] = {}
+        self._byte_tables: dict[str, _ByteCodes] = {}  # derived from _lookup, not saved
 
     # -- public API -------------------------------------------------------------------------
 
@@ -308,7 +317,9 @@ class MixedEncoder:
     def _codes(self, name: str, raw: Sequence, grow: bool) -> np.ndarray:
         lookup = self._lookup[name]
         try:
-            codes = np.fromiter(map(lookup.get, raw, repeat(-1)), dtype=np.int64, count=len(raw))
+            codes = self._byte_codes(name, raw)
+            if codes is None:
+                codes = np.fromiter(map(lookup.get, raw, repeat(-1)), np.int64, count=len(raw))
         except TypeError:  # an unhashable value: make every value a category name first
             raw = [_as_category(v) for v in raw]
             codes = np.fromiter(map(lookup.get, raw, repeat(-1)), dtype=np.int64, count=len(raw))
@@ -330,6 +341,24 @@ class MixedEncoder:
         codes[unknown] = [lookup.get(v, other) if v is not None else -1 for v in values]
         return codes
 
+    def _byte_codes(self, name: str, raw: Sequence) -> np.ndarray | None:
+        """Codes of a field with fewer than 255 values, looked up and packed in C.
+
+        Converting a Python int to an array element costs about as much as the lookup itself;
+        a one-byte ``bytes`` per code, joined, is read by numpy without any conversion.
+        """
+        table = self._byte_tables.get(name)
+        if table is None:
+            if len(self._lookup[name]) >= _NO_BYTE:
+                return None
+            table = _ByteCodes((v, bytes((i,))) for v, i in self._lookup[name].items())
+            self._byte_tables[name] = table
+        if len(raw) < 2:  # itemgetter of one key returns the value, not a tuple
+            return None
+        codes = np.frombuffer(b"".join(itemgetter(*raw)(table)), dtype=np.uint8).astype(np.int64)
+        codes[codes == _NO_BYTE] = -1
+        return codes
+
     def _add_value(self, name: str, value: str) -> None:
         lookup = self._lookup[name]
         if len(lookup) >= self.max_categories:
@@ -337,6 +366,7 @@ class MixedEncoder:
                 return
             value = _OTHER
         lookup[value] = len(self._values[name])
+        self._byte_tables.pop(name, None)
         self._values[name].append(value)
         self._tokens[name].extend(self._new_tokens(1))
         self._stale.add(name)
@@ -629,6 +659,7 @@ class MixedEncoder:
         self._stats = {k: [float(x) for x in v] for k, v in state["stats"].items()}
         self._values = {k: list(v) for k, v in state["values"].items()}
         self._lookup = {k: {v: i for i, v in enumerate(vs)} for k, vs in self._values.items()}
+        self._byte_tables = {}
         self._tokens = {k: [int(t) for t in v] for k, v in state["tokens"].items()}
         self._embeddings = {
             k: np.asarray(v, dtype=np.float64) for k, v in state["embeddings"].items()
