@@ -26,7 +26,6 @@ _TYPE_NAME = "stream.encoding.MixedEncoder"
 _NORMAL_QUINTILES = np.array([-0.8416, -0.2533, 0.2533, 0.8416])
 _OTHER = "\x00other"  # the shared value of a field once it has max_categories distinct values
 _WARM_COUNT = 30  # values needed before the running scale is trusted to winsorise with
-_MEAN_ABS_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean absolute deviation -> sigma for a normal
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> sigma for a normal
 _TEXT_OR_NONE = {str, type(None)}
 _NO_BYTE = 255  # the byte code of a value not in a field's table
@@ -411,17 +410,21 @@ class MixedEncoder:
 
     def _winsor_bounds(self, count: float, mean: float, m2: float, x: np.ndarray) -> tuple:
         if count >= _WARM_COUNT:
-            spread = self.outlier_sigma * np.sqrt(m2 / count)
-            return (mean - spread, mean + spread) if spread > 0 else (-np.inf, np.inf)
-        # Not enough history to trust: bound the batch by its own robust scale instead.
-        median = float(np.median(x))
-        deviation = np.abs(x - median)
-        sigma = _MAD_TO_SIGMA * float(np.median(deviation))
-        if sigma == 0.0:  # more than half the values equal (zero-inflated): use the mean
-            sigma = _MEAN_ABS_TO_SIGMA * float(deviation.mean())
-        if sigma == 0.0:
+            center, spread = mean, self.outlier_sigma * np.sqrt(m2 / count)
+        else:  # not enough history to trust: bound the batch by its own robust scale instead
+            center = float(np.median(x))
+            deviation = np.abs(x - center)
+            sigma = _MAD_TO_SIGMA * float(np.median(deviation))
+            if sigma == 0.0:
+                # More than half the values equal (a discrete or zero-inflated field): the scale
+                # is that of the values that differ from it. (Their mean deviation over all
+                # values shrinks with the common value's share, winsorising a rare level into it.)
+                apart = deviation[deviation > 0]
+                sigma = _MAD_TO_SIGMA * float(np.median(apart)) if len(apart) else 0.0
+            spread = self.outlier_sigma * sigma
+        if spread <= 0.0:
             return -np.inf, np.inf
-        return median - self.outlier_sigma * sigma, median + self.outlier_sigma * sigma
+        return center - spread, center + spread
 
     def _token_matrix(self, n: int, columns: dict[str, np.ndarray]) -> np.ndarray:
         """Co-occurrence row of each record's value of each field (-1 where missing).

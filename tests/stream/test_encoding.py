@@ -257,3 +257,13 @@ def test_coordinates_are_recomputed_only_when_the_counts_moved():
     before = eager.embedding("noise")
     eager.learn_many(grouped_stream(4000, seed=2))
     assert not np.array_equal(eager.embedding("noise")["a"], before["a"])
+
+
+def test_a_rare_level_of_a_discrete_field_is_not_winsorised_away():
+    # 96 % of the values are 1: the median deviation is 0, and the scale of the rest (the
+    # field's information) must not be taken for outliers in the first batch.
+    x = [1.0] * 192 + [2.0] * 6 + [3.0] * 2
+    encoder = MixedEncoder()
+    z = encoder.learn_transform_many(records([{"x": v} for v in x]))[:, 0]
+    assert z[-3] == pytest.approx((2.0 - np.mean(x)) / np.std(x), rel=0.05)  # a plain z-score
+    assert z[-1] == encoder.clip  # 6.5 standard deviations out: clipped, as any value would be
