@@ -158,9 +158,13 @@ def run_stream(stream: Stream, batch: int, qe_window: int, seed: int) -> dict:
         raised = monitor.update_many(
             out["cluster"], out["distance"], out["novelty"], times, out["neuron"]
         )
+        labels = sgm.neuron_ids, sgm.neuron_clusters
         sgm.learn_many(X)
         for event in raised:
             react(sgm, event)
+        now = sgm.neuron_ids, sgm.neuron_clusters
+        if not all(np.array_equal(a, b) for a, b in zip(labels, now, strict=True)):
+            monitor.relabel(*now)  # re-merging moved records between cluster ids
         readaptations += tracker.update_many(
             out["cluster"], out["distance"], times, raised, out["neuron"]
         )

@@ -82,6 +82,7 @@ class Pipeline:
     def _learn(self, result: BatchResult) -> None:
         X = self.encoder.learn_transform_many(result.records)
         seen = self.model.transform_many(X)
+        labels = self.model.neuron_ids, self.model.neuron_clusters
         self.model.learn_many(X)
         seconds = np.array([r.event_time for r in result.records], dtype=np.float64) / 1000.0
         result.encoded = X
@@ -92,6 +93,12 @@ class Pipeline:
         )
         for event in result.drift_events:
             react(self.model, event)
+        # The map re-merges as it learns (and when it reacts): clusters may have been joined or
+        # split, so later records carry other cluster ids for the same data. The monitor re-bases
+        # on the new grouping rather than report it as drift.
+        now = self.model.neuron_ids, self.model.neuron_clusters
+        if not all(np.array_equal(a, b) for a, b in zip(labels, now, strict=True)):
+            self.monitor.relabel(*now)
         result.readaptations = self.tracker.update_many(
             seen["cluster"], seen["distance"], seconds, result.drift_events, neuron=seen["neuron"]
         )

@@ -86,6 +86,7 @@ class HellingerShift(Snapshot, DriftDetector):
         self._current: dict = {}  # cluster id -> count in the window being filled
         self._filled = 0
         self._history: list = []  # completed reference windows, oldest first, as dicts
+        self._group: dict = {}  # negative key (a neuron, for DriftMonitor) -> its cluster id
         self._seen = 0
         self._last = None
 
@@ -136,15 +137,39 @@ class HellingerShift(Snapshot, DriftDetector):
         if len(self._history) == self.reference_windows and not quiet:
             reference: dict = {}
             for counts in self._history:
-                for cluster, count in counts.items():
+                for cluster, count in self._by_cluster(counts).items():
                     reference[cluster] = reference.get(cluster, 0) + count
-            h2, threshold, parts = _hellinger_test(window, reference, self.alpha)
+            current = self._by_cluster(window)
+            h2, threshold, parts = _hellinger_test(current, reference, self.alpha)
             if h2 > threshold and math.sqrt(h2) > self.min_distance:
                 self._last = (h2, threshold, parts)
                 fired = True
         if not fired:
             self._history = [*self._history, window][-self.reference_windows :]
         return fired
+
+    def _by_cluster(self, counts: dict) -> dict:
+        """Counts per cluster: a negative key counts for the cluster ``_group`` gives it now, or
+        not at all (a record the map could not place)."""
+        out: dict = {}
+        for key, count in counts.items():
+            cluster = key if key >= 0 else self._group.get(key)
+            if cluster is not None:
+                out[cluster] = out.get(cluster, 0) + count
+        return out
+
+    def _regroup(self, keys, clusters) -> None:
+        """Negative ``keys[i]`` now counts for ``clusters[i]``, in every window kept.
+
+        Keys are stable ids of finer units (``DriftMonitor`` uses its map's neurons) whose
+        grouping into clusters may change: windows keep counts by key, so a re-grouping re-bases
+        the reference instead of looking like a shift. Keys no window holds are forgotten.
+        """
+        held = set(self._current).union(*self._history)
+        self._group = {key: c for key, c in self._group.items() if key in held}
+        for key, cluster in zip(keys, clusters, strict=True):
+            if key < 0:
+                self._group[int(key)] = int(cluster)
 
     def _restart(self) -> None:
         self._history = []
@@ -173,6 +198,8 @@ def _hellinger_test(window: dict, reference: dict, alpha: float) -> tuple[float,
     q = np.array([window.get(c, 0) for c in clusters], dtype=np.float64)
     p = np.array([reference.get(c, 0) for c in clusters], dtype=np.float64)
     n, m = q.sum(), p.sum()
+    if n == 0 or m == 0:  # nothing placed in one of them: no evidence either way
+        return 0.0, math.inf, dict.fromkeys(clusters, 0.0)
     parts = 0.5 * (np.sqrt(q / n) - np.sqrt(p / m)) ** 2
     h2 = float(parts.sum())
     dof = max(len(clusters) - 1, 1)

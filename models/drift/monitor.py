@@ -212,6 +212,12 @@ class DriftMonitor(Snapshot, DriftDetector):
             warmup=self.warmup,
             horizon=self.horizon,
         )
+        # The last ``warmup`` records' winner neuron (-1: none given) and cluster (-1: the map
+        # could not place the record), by stream position modulo ``warmup``: what a share
+        # reference is re-estimated from when the map re-labels its clusters.
+        self._recent_neuron = np.full(self.warmup, -1, dtype=np.int64)
+        self._recent_cluster = np.full(self.warmup, -1, dtype=np.int64)
+        self._recent_start = 0  # first record the share references were learned from
         self._n = 0
         self._n_events = 0
         self._quiet_until = 0
@@ -284,13 +290,23 @@ class DriftMonitor(Snapshot, DriftDetector):
         slots = self._share._slots(cluster)
         self._novelty.ensure(len(self._share._slot_of))
         neuron_slots = None
+        share_slots, keys = slots, cluster
         if neuron is not None:
             neuron = np.ascontiguousarray(neuron, dtype=np.int64)
             if len(neuron) != n:
                 raise ValueError("neuron must have the same length as cluster")
             neuron_slots = self._mass._slots(neuron, self._n)
-        inputs = _Batch(slots, distance, novelty, novelty > 1.0, cluster, self._n, neuron_slots)
+            # A record with no winner got a stand-in cluster id: it is no evidence of any
+            # cluster's share. Windows of shares count by neuron, grouped into clusters when
+            # tested, so that a re-labelling (``relabel``) re-groups the past with them.
+            placed = neuron >= 0
+            share_slots = np.where(placed, slots, -1)
+            keys = np.where(placed, -2 - neuron, -1)
+            units, first = np.unique(keys[placed], return_index=True)
+            self._hellinger._regroup(units.tolist(), cluster[placed][first].tolist())
+        inputs = _Batch(slots, distance, novelty, novelty > 1.0, keys, self._n, neuron_slots)
         inputs.neuron = neuron
+        inputs.share_slots = share_slots
 
         raised = []
         start = 0
@@ -310,11 +326,79 @@ class DriftMonitor(Snapshot, DriftDetector):
             self._react(event)
             raised.append(event)
             start = first + 1
+        self._remember(cluster, neuron)
         self._n += n
         self._n_events += len(raised)
         self._events = [*self._events, *raised][-self.history :] if self.history > 0 else []
         self._drift_detected = bool(raised) and raised[-1].index == self._n - 1
         return raised
+
+    def _remember(self, cluster: np.ndarray, neuron: np.ndarray | None) -> None:
+        size = len(self._recent_cluster)
+        if size == 0:
+            return
+        keep = slice(max(len(cluster) - size, 0), None)
+        where = (self._n + np.arange(len(cluster))[keep]) % size
+        placed = cluster if neuron is None else np.where(neuron >= 0, cluster, -1)
+        self._recent_cluster[where] = placed[keep]
+        self._recent_neuron[where] = -1 if neuron is None else neuron[keep]
+
+    # -- re-labelling ---------------------------------------------------------------------------
+
+    def relabel(self, neurons, clusters) -> None:
+        """Tell the monitor that the map re-assigned its neurons to clusters.
+
+        A map that re-runs its merging may join or split clusters: records move between
+        cluster ids although the data did not change. Call this after the map learned a batch
+        (and reacted to its events), with the id of every live neuron and the cluster it
+        belongs to now; records fed later carry the new ids. The monitor re-bases what
+        the re-labelling invalidated, from the winner neuron ids it was fed (``update_many``'s
+        ``neuron``; without them this does nothing):
+
+        * the share references of the clusters whose recent records changed id are
+          re-estimated from the last ``warmup`` records as if they had carried the new ids
+          (an id that received records is not *new*; one left without records is retired),
+          and their share CUSUMs restart;
+        * the Hellinger windows, kept by neuron, are grouped into the new clusters.
+
+        The other clusters' references and every distance reference are kept: neuron ids are
+        stable, and a cluster's members stay at the same distance from their winners.
+
+        Parameters
+        ----------
+        neurons
+            Id of every live neuron of the map.
+        clusters
+            The cluster of each of them, now.
+        """
+        neurons = np.asarray(neurons, dtype=np.int64)
+        clusters = np.asarray(clusters, dtype=np.int64)
+        if len(neurons) != len(clusters):
+            raise ValueError("neurons and clusters must have the same length")
+        self._hellinger._regroup((-2 - neurons).tolist(), clusters.tolist())
+        size = len(self._recent_cluster)
+        span = min(size, self._n - self._recent_start)
+        if span <= 0 or len(neurons) == 0:
+            return
+        where = (self._n - span + np.arange(span)) % size
+        old = self._recent_cluster[where]
+        order = np.argsort(neurons)
+        at = np.minimum(np.searchsorted(neurons[order], self._recent_neuron[where]), len(order) - 1)
+        known = (neurons[order][at] == self._recent_neuron[where]) & (old >= 0)
+        new = np.where(known, clusters[order][at], old)
+        moved = new != old
+        if not moved.any():
+            return
+        self._recent_cluster[where] = new
+        placed = new[new >= 0]
+        if len(placed) == 0:
+            return
+        involved = np.unique(np.concatenate([old[moved], new[moved]]))
+        slots = self._share._slots(involved)
+        self._novelty.ensure(len(self._share._slot_of))
+        for cluster, slot in zip(involved.tolist(), slots.tolist(), strict=True):
+            members = int(np.count_nonzero(placed == cluster))
+            self._share._table.rebase(slot, members / len(placed), float(len(placed)))
 
     def _scanners(self) -> tuple:
         return (self._novelty, self._qe, self._share, self._rate, self._hellinger, self._mass)
@@ -338,7 +422,7 @@ class DriftMonitor(Snapshot, DriftDetector):
                 self, batch.distance, batch.distance, zeros, start, stop, offset, quiet
             ),
             "cluster_share": self._share._table.scan(
-                self._share, batch.slots, start, stop, offset, quiet
+                self._share, batch.share_slots, start, stop, offset, quiet
             ),
             "global_novelty": self._rate._scan(batch.novel, start, stop, offset, quiet),
             "share_hellinger": self._hellinger._scan(batch.ids, start, stop, offset, quiet),
@@ -439,6 +523,7 @@ class DriftMonitor(Snapshot, DriftDetector):
     def _react(self, event: DriftEvent) -> None:
         """Silence everything for the cool-down; forget references that the drift invalidated."""
         self._quiet_until = event.index + 1 + self.cooldown
+        self._recent_start = event.index + 1
         for cluster in event.clusters:
             self._novelty.clear(self._share._slot_of[cluster])
         self._novelty.stat[:] = 0.0
@@ -478,6 +563,7 @@ class _Batch:
         self.slots = slots
         self.neuron_slots = neuron_slots
         self.neuron = None
+        self.share_slots = slots
         self.distance = distance
         self.novelty = novelty
         self.novel = np.ascontiguousarray(novel)

@@ -231,6 +231,20 @@ class _ShareTable:
         self.fresh[:] = 0
         self.age[0] = 0
 
+    def rebase(self, slot: int, rate: float, seen: float) -> None:
+        """Take ``rate`` (estimated from ``seen`` records) as the slot's in-control share.
+
+        For a cluster the map re-labelled: its CUSUMs restart, and it is tested again once the
+        evidence behind ``rate`` is worth ``warmup`` records, like any other cluster's. A slot
+        left with no records is retired (not tested until it gets members again).
+        """
+        for name in ("up", "down", "run_up", "hits_up", "run_down", "hits_down"):
+            getattr(self, name)[slot] = 0.0
+        self.rate[slot] = rate
+        self.seen[slot] = seen
+        self.fresh[slot] = 0
+        self.active[slot] = 1 if rate > 0.0 else 0
+
     def _get_state(self) -> dict:
         return {
             name: (value.copy() if isinstance(value, np.ndarray) else value)
@@ -274,6 +288,8 @@ def _scan(
     n_slots = active.shape[0]
     for i in range(start, stop):
         c = slots[i]
+        if c < 0:
+            continue  # a record the map could not place is no trial of any cluster's share
         age[0] += 1
         if active[c] == 0:
             active[c] = 1

@@ -358,3 +358,64 @@ def test_readaptation_region_by_neurons():
     distance = np.where(neuron == 5, 6.0, 1.0)
     [result] = tracker.update_many(np.ones(40, dtype=int), distance, events=[event], neuron=neuron)
     assert result.index == 34 and result.records == 25
+
+
+# -- re-labelling by the map ----------------------------------------------------------------------
+
+
+def _relabelled_stream(n: int, at: int):
+    """Map output whose map re-merges at record ``at``: half of cluster 20's neurons (200-212)
+    split off as cluster 50, and cluster 40's neurons join cluster 30. The data do not change."""
+    cluster, distance, novelty, neuron = _map_output_with_neurons(12, n)
+    later = np.arange(n) >= at
+    cluster[later & (neuron >= 200) & (neuron <= 212)] = 50
+    cluster[later & (cluster == 40)] = 30
+    neurons = np.unique(neuron)
+    labels = np.where((neurons >= 200) & (neurons <= 212), 50, neurons // 100 * 10)
+    labels[labels == 40] = 30
+    return cluster, distance, novelty, neuron, (neurons, labels)
+
+
+def _feed_relabel(monitor, stream, at, batch):
+    cluster, distance, novelty, neuron, mapping = stream
+    events = []
+    for s in range(0, len(cluster), batch):
+        if s == at and mapping is not None:
+            monitor.relabel(*mapping)
+        part = slice(s, s + batch)
+        events += monitor.update_many(
+            cluster[part], distance[part], novelty[part], None, neuron[part]
+        )
+    return events
+
+
+def test_relabelling_by_the_map_is_no_drift():
+    stream = _relabelled_stream(60_000, 20_000)
+    told = _feed_relabel(DriftMonitor(), stream, 20_000, 1000)
+    assert told == []
+    # Not told, the monitor sees a new cluster and a vanished one where the data did not move.
+    untold = _feed_relabel(DriftMonitor(), (*stream[:4], None), 20_000, 1000)
+    assert untold and 20_000 <= untold[0].index < 23_000
+
+
+def test_share_drift_after_relabelling_is_detected():
+    n, at, drift = 60_000, 20_000, 40_000
+    cluster, distance, novelty, neuron, mapping = _relabelled_stream(n, at)
+    # From record 40,000 the split-off cluster 50 gets three times its records: half of cluster
+    # 10's records move to neurons of cluster 50 (which the data now prefer).
+    moved = (np.arange(n) >= drift) & (cluster == 10) & (neuron % 2 == 0)
+    neuron[moved] = 200 + neuron[moved] % 13
+    cluster[moved] = 50
+    events = _feed_relabel(DriftMonitor(), (cluster, distance, novelty, neuron, mapping), at, 1000)
+    assert events and drift <= events[0].index < drift + 1000
+    assert 50 in events[0].clusters or 10 in events[0].clusters
+
+
+def test_relabelling_results_do_not_depend_on_batching():
+    stream = _relabelled_stream(40_000, 20_000)
+    cluster, neuron = stream[0], stream[3]
+    new = (np.arange(40_000) >= 30_000) & (np.random.default_rng(120).random(40_000) < 0.2)
+    cluster[new], neuron[new] = 50, 205
+    whole = _feed_relabel(DriftMonitor(), stream, 20_000, 1000)
+    pieces = _feed_relabel(DriftMonitor(), stream, 20_000, 2500)
+    assert whole == pieces and whole
