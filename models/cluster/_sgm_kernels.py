@@ -163,7 +163,7 @@ def learn_rows(
                     novel = np.sqrt(d2) > radius(dmean[s2], dvar[s2], z)
                 grow = False
                 if novel:
-                    if dist1 > FAR * r1 or hits[s1] < SETTLE:
+                    if dist1 > FAR * r1 or (hits[s1] < SETTLE and (s2 < 0 or hits[s2] < SETTLE)):
                         grow = True
                     else:
                         gathered = _gather(x, s1, r1, cand, evidence)
@@ -315,7 +315,7 @@ def _adapt(x, s1, dist1, s2, W, hits, dmean, dvar, last, eage, evar, ecount, ste
     hits[s1] += 1.0
     # ``weight < 1`` for a novel record: its pull on the prototype and on the distance
     # statistics is bounded (see the class docstring), so the radius does not race after it.
-    rate = max(1.0 / hits[s1], min_lr) * weight
+    rate = max(2.0 / (hits[s1] + 1.0), min_lr) * weight
     delta = dist1 - dmean[s1]
     dmean[s1] += rate * delta
     dvar[s1] = (1.0 - rate) * (dvar[s1] + rate * delta * delta)
@@ -334,7 +334,7 @@ def _adapt(x, s1, dist1, s2, W, hits, dmean, dvar, last, eage, evar, ecount, ste
                     along += v * u
         if norm > 0.0:
             p2 = along * along / norm
-            edge_rate = max(1.0 / (ecount[s1, j] + 1.0), min_lr)
+            edge_rate = max(2.0 / (ecount[s1, j] + 2.0), min_lr)
             evar[s1, j] += edge_rate * (p2 - evar[s1, j])
             ecount[s1, j] += 1.0
         eage[s1, j] += 1

@@ -39,9 +39,11 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     * *Novel* records lie outside the winner's radius **and** outside the runner-up's (a
       record in the overlap of two neurons' radii is covered). A novel record grows a neuron
       at once when the map has fewer than 3 neurons, when it lies beyond ``2`` winner radii
-      (no tail reaches that far: it is a new region), or when the winner is still young
-      (fewer than 20 wins: its radius is an estimate from too few distances, and at the start
-      of a standardised stream it still shrinks, so "outside" there means "not yet covered").
+      (no tail reaches that far: it is a new region), or when the winner and the runner-up
+      are both still young (fewer than 20 wins each: their radii are estimates from too few
+      distances, and at the start of a standardised stream they still shrink, so "outside"
+      there means "not yet covered"; requiring both keeps a neuron just grown beside a
+      settled one from starting a chain of immediate growth into the tail).
       Otherwise it is *evidence*: every neuron keeps one candidate region (running mean and
       count of the novel records it won); a novel record within half the winner's radius of
       the candidate adds one, any other takes one away and replaces the candidate at zero.
@@ -52,8 +54,8 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       is linked to the winner and the runner-up (and those two to each other) — a triangle.
       Neurons that share no feature (records of sources with disjoint fields) are never
       linked.
-    * *Otherwise learn*: ``n += 1``, rate ``max(1 / n, min_learning_rate)`` (so a young neuron
-      moves fast, an old one settles, and the floor keeps tracking slow drift), times
+    * *Otherwise learn*: ``n += 1``, rate ``max(2 / (n + 1), min_learning_rate)`` (so a young
+      neuron moves fast, an old one settles, and the floor keeps tracking slow drift), times
       ``(radius / distance)^2`` for a novel record (a bounded influence, as in robust
       M-estimation: a record's pull on the second moment of distances is capped at about a
       radius squared, so the tail of a covered region still counts nearly in full while a
@@ -63,7 +65,13 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       ``neighbor_rate`` times its own rate; age the winner's edges by one and drop those older
       than ``max_edge_age``; link winner and runner-up with age 0 (competitive Hebbian links).
       For every edge it keeps the running second moment of the winner's records projected on
-      the edge: merging needs exactly that, so it never needs raw points.
+      the edge (rate ``max(2 / (c + 2), min_learning_rate)`` after ``c`` updates): merging
+      needs exactly that, so it never needs raw points. The rate ``2 / (n + 1)`` rather than
+      ``1 / n`` weighs the ``i``-th of ``n`` records in proportion to ``i`` (a linearly
+      weighted mean) instead of equally: the first records a neuron won — on a standardised
+      stream, records encoded while the running mean and variance were still settling, which
+      made the earliest neurons straddle two clusters — fade out as ``1 / n^2`` instead of
+      ``1 / n``, at the price of a variance 4/3 of the plain mean's.
     * *Forget*: a neuron idle for more than ``forget_after`` records and more than 8 of its own
       mean intervals between wins is removed with its edges (neurons of a rare cluster win
       rarely but regularly and are kept; those of a vanished cluster go).
@@ -84,9 +92,10 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     rule has no absolute length scale — radii are learned from the data. ``radius_z = 2``
     leaves a few percent of a Gaussian cluster's records outside a neuron; with the runner-up
     check and the evidence vote this grows a handful of neurons per cluster and then (nearly)
-    stops: measured on 20,000-record stationary Gaussian streams, 4-10 neurons for 3-10
-    clusters in 20 dimensions; in 2 dimensions the tail is a thin ring where votes agree more
-    often, and the map still grows slowly (37-72 neurons after 20,000 records). ``min_gap = 3`` (a
+    stops: measured on 20,000-record stationary Gaussian streams, 4-11 neurons for 3-10
+    clusters in 20 dimensions, constant from 2,000 records on; in 2 dimensions the tail is a
+    thin ring where votes agree more often, and the map still grows slowly (33-63 neurons
+    after 20,000 records, about half of them grown after record 10,000). ``min_gap = 3`` (a
     density valley down to a third) is explained in :mod:`models.cluster.merging`.
     ``min_learning_rate = 0.005`` is a memory of about 200 wins per neuron.
 
