@@ -29,13 +29,14 @@ _WARM_COUNT = 30  # values needed before the running scale is trusted to winsori
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> sigma for a normal
 _TEXT_OR_NONE = {str, type(None)}
 _NO_BYTE = 255  # the byte code of a value not in a field's table
+_NO_BYTE_CODE = bytes((_NO_BYTE,))
 
 
 class _ByteCodes(dict):
     """Value -> its code as one byte; anything else (missing, new, not text) -> ``_NO_BYTE``."""
 
     def __missing__(self, value: Any) -> bytes:
-        return b"\xff"
+        return _NO_BYTE_CODE
 
 
 class MixedEncoder:
@@ -325,7 +326,7 @@ class MixedEncoder:
         unknown = np.flatnonzero(codes < 0)  # missing, a value not had yet, or not a string
         if len(unknown) == 0:
             return codes
-        values = [raw[i] for i in unknown]
+        values = list(itemgetter(*unknown)(raw)) if len(unknown) > 1 else [raw[unknown[0]]]
         if not set(map(type, values)) <= _TEXT_OR_NONE:
             values = [_as_category(v) for v in values]
             codes[unknown] = [lookup.get(v, -1) for v in values]
@@ -351,6 +352,7 @@ class MixedEncoder:
             if len(self._lookup[name]) >= _NO_BYTE:
                 return None
             table = _ByteCodes((v, bytes((i,))) for v, i in self._lookup[name].items())
+            table[None] = _NO_BYTE_CODE  # missing: the most common miss, without a call
             self._byte_tables[name] = table
         if len(raw) < 2:  # itemgetter of one key returns the value, not a tuple
             return None
@@ -694,8 +696,8 @@ def _field_columns(features: list[Mapping], names: list[str]) -> tuple[list[Sequ
     """The value (or ``None``) of each named field in each record, one sequence per field.
 
     Also says whether every record holds exactly these fields. The common case, records with the
-    same fields, runs in C (``itemgetter`` per record, ``zip`` to transpose); a record with
-    fewer or other fields is read with ``dict.get``.
+    same fields, runs in C (``itemgetter`` per record, ``zip`` to transpose); records of several
+    sources are read the same way, one group of records with the same fields at a time.
     """
     if not names:
         return [], all(not f for f in features)
@@ -703,19 +705,35 @@ def _field_columns(features: list[Mapping], names: list[str]) -> tuple[list[Sequ
     if width == 1:
         name = names[0]
         return [[f.get(name) for f in features]], all(f.keys() == {name} for f in features)
-    getter = itemgetter(*names)
-    complete = all(map(width.__eq__, map(len, features)))
-    try:
-        if complete:
-            rows = list(map(getter, features))
+    if all(map(width.__eq__, map(len, features))):
+        try:
+            rows = list(map(itemgetter(*names), features))
+        except KeyError:  # as many fields as the known ones, but not the same ones
+            pass
         else:
-            rows = [getter(f) if len(f) == width else tuple(map(f.get, names)) for f in features]
-    except KeyError:  # as many fields as the known ones, but not the same ones
-        complete = False
-        rows = [tuple(map(f.get, names)) for f in features]
-    if not rows:
-        return [()] * width, True
-    return list(zip(*rows, strict=True)), complete
+            return (list(zip(*rows, strict=True)) if rows else [()] * width), True
+    return _grouped_columns(features, names), False
+
+
+def _grouped_columns(features: list[Mapping], names: list[str]) -> list[Sequence]:
+    groups: dict[tuple, list[int]] = {}
+    for i, keys in enumerate(map(tuple, features)):
+        groups.setdefault(keys, []).append(i)
+    if len(groups) > max(16, len(features) // 64):  # fields vary record by record: one by one
+        return list(zip(*[tuple(map(f.get, names)) for f in features], strict=True))
+    position = {name: j for j, name in enumerate(names)}
+    columns = [np.full(len(features), None, dtype=object) for _ in names]
+    for keys, members in groups.items():
+        present = [key for key in keys if key in position]
+        if not present:
+            continue
+        group = [features[i] for i in members]
+        rows = list(map(itemgetter(*present), group))
+        values = zip(*rows, strict=True) if len(present) > 1 else [rows]
+        for key, column in zip(present, values, strict=True):
+            # fromiter: each value one element, even a list or tuple (no nested broadcasting).
+            columns[position[key]][members] = np.fromiter(column, object, count=len(members))
+    return columns
 
 
 def _as_floats(raw: Sequence) -> np.ndarray:

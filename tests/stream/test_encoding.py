@@ -267,3 +267,29 @@ def test_a_rare_level_of_a_discrete_field_is_not_winsorised_away():
     z = encoder.learn_transform_many(records([{"x": v} for v in x]))[:, 0]
     assert z[-3] == pytest.approx((2.0 - np.mean(x)) / np.std(x), rel=0.05)  # a plain z-score
     assert z[-1] == encoder.clip  # 6.5 standard deviations out: clipped, as any value would be
+
+
+def test_records_of_several_sources_read_alike_whatever_their_field_order():
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(600):
+        source = i % 3
+        row = {"weight": float(rng.normal(source, 1)), "colour": str(rng.choice(["a", "b"]))}
+        if source == 1:
+            row["shape"] = str(rng.choice(["round", "square", "star"]))
+            del row["weight"]
+        if source == 2:
+            row["depth"] = [1] if i % 30 == 5 else float(rng.normal())  # a list: missing
+        rows.append(row)
+    encoder = MixedEncoder()
+    X = encoder.learn_transform_many(records(rows))  # three groups of records with equal fields
+    shuffled = []
+    for row in rows:  # the same records, their fields in another order: one group each
+        keys = list(row)
+        shuffled.append({keys[k]: row[keys[k]] for k in rng.permutation(len(keys))})
+    np.testing.assert_array_equal(encoder.transform_many(records(shuffled)), X)
+    # Fields that differ record by record (here an unknown one each): read one by one.
+    tagged = [{**row, f"tag{i}": 1.0} for i, row in enumerate(rows)]
+    np.testing.assert_array_equal(encoder.transform_many(records(tagged)), X)
+    assert np.isnan(X[5, encoder.feature_names.index("depth")])
+    assert np.isnan(X[1, encoder.feature_names.index("weight")])
