@@ -12,7 +12,10 @@ from numba import njit
 
 # Positions in the int64 ``counters`` array.
 STEP, N_ALIVE, NEXT_NEURON, NEXT_CLUSTER, NEXT_MERGE = 0, 1, 2, 3, 4
-N_COUNTERS = 5
+# The map at the last merge (neurons born so far, neurons alive), the merge interval now, and
+# whether the last merge moved any neuron to another cluster (1) or not (0).
+MERGED_BIRTHS, MERGED_ALIVE, MERGE_INTERVAL, MERGE_MOVED = 5, 6, 7, 8
+N_COUNTERS = 9
 # Positions in the float64 ``params`` array.
 Z, MAX_AGE, MIN_LR, NEIGHBOR_RATE, FORGET_AFTER, MAX_NEURONS = 0, 1, 2, 3, 4, 5
 N_PARAMS = 6

@@ -13,6 +13,8 @@ __all__ = ["SelfGrowthMap"]
 
 _FIRST_MERGE = 32
 _INITIAL_CAPACITY = 16
+# A stable map is re-merged at most this many times less often than ``merge_every``.
+_STABLE_SLOWDOWN = 4
 _STATE_ARRAYS = (
     "W", "alive", "hits", "dmean", "dvar", "born", "last", "ids", "clusters", "eage", "evar",
     "ecount", "cand", "evidence", "counters",
@@ -85,8 +87,12 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       no feature with any neuron (a new source, or only new fields) has no winner to absorb
       it, so it replaces the neuron that has gone longest without winning.
     * *Merge* at records 32, 64, 128, ... and then every ``merge_every`` records, or on
-      :meth:`merge`. Between merges a new neuron carries the cluster of the winner it grew
-      beside.
+      :meth:`merge`. Once the map is stable — no neuron born or removed since the last
+      merge, and that merge moved no neuron to another cluster — a due merge is skipped and
+      the interval doubles, up to ``4 * merge_every``: merging a stable map would mostly
+      repeat its clusters, and they follow slow prototype drift a few thousand records
+      later at most. Any birth or removal brings ``merge_every`` back. Between merges a new
+      neuron carries the cluster of the winner it grew beside.
 
     Why these defaults: data is expected standardised (unit variance per feature), but the
     rule has no absolute length scale — radii are learned from the data. ``radius_z = 2``
@@ -285,7 +291,19 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
             if code == K.NEED_SLOT:
                 self._enlarge()
             elif code == K.MERGE_DUE:
-                self.merge()
+                self._scheduled_merge()
+
+    def _scheduled_merge(self) -> None:
+        """Merge when due, unless the map is stable (see *Merge* in the class docstring)."""
+        c = self._counters
+        step = int(c[K.STEP])
+        changed = c[K.NEXT_NEURON] != c[K.MERGED_BIRTHS] or c[K.N_ALIVE] != c[K.MERGED_ALIVE]
+        if changed or c[K.MERGE_MOVED] or step < 2 * self.merge_every:
+            self.merge()
+            return
+        interval = min(2 * max(int(c[K.MERGE_INTERVAL]), 1), _STABLE_SLOWDOWN * self.merge_every)
+        c[K.MERGE_INTERVAL] = interval
+        c[K.NEXT_MERGE] = step + interval
 
     def _transform(self, X: np.ndarray):
         X = self._fit_width(X)
@@ -324,7 +342,11 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     def merge(self) -> None:
         """Re-run hierarchical merging now; cluster ids stay stable by neuron overlap."""
         step = int(self._counters[K.STEP])
-        self._counters[K.NEXT_MERGE] = step + min(self.merge_every, max(_FIRST_MERGE, step))
+        interval = min(self.merge_every, max(_FIRST_MERGE, step))
+        self._counters[K.NEXT_MERGE] = step + interval
+        self._counters[K.MERGE_INTERVAL] = interval
+        self._counters[K.MERGED_BIRTHS] = self._counters[K.NEXT_NEURON]
+        self._counters[K.MERGED_ALIVE] = self._counters[K.N_ALIVE]
         rows = np.flatnonzero(self._alive)
         if len(rows) == 0:
             return
@@ -345,6 +367,7 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         ids, next_id = stable_cluster_ids(
             result.labels, self._clusters[rows], self._hits[rows], next_cluster
         )
+        self._counters[K.MERGE_MOVED] = int(not np.array_equal(ids, self._clusters[rows]))
         self._clusters[rows] = ids
         self._counters[K.NEXT_CLUSTER] = next_id
         self._merge_sequence = result.sequence
