@@ -58,8 +58,12 @@ class MixedEncoder:
     * **numeric**: standardised with running mean and variance, ``z = (x - mean) / std``.
       Outliers are kept from wrecking the scale twice: a value enters the statistics
       winsorised to ``mean +- outlier_sigma * std`` (to a robust median / MAD bound while fewer
-      than 30 values are known), so one ``1e9`` moves the scale by a bounded step; and the
-      output is clipped to ``+-clip``, so one record cannot dominate a distance.
+      than 30 values are known; if more than half the values are equal, the MAD of the others,
+      so the rare levels of a discrete field are not taken for outliers), so one ``1e9`` moves
+      the scale by a bounded step; and the output is clipped to ``+-clip``, so one record
+      cannot dominate a distance. The bound and the clip compress a heavy tail (a field like
+      an income): that is the point of them, and it is a choice (a rare extreme value counts
+      as "far", not as "farther than everything else together").
     * **categorical**: embedded in at most ``max_dims`` learned coordinates (not a one-hot).
       Each value has a profile: its identity, plus how the other fields are distributed in the
       records where it occurs (other categories, ordinal levels, quintiles of numeric fields),
@@ -83,9 +87,12 @@ class MixedEncoder:
     distance. Why a change test and not a clock: on a stationary stream the profiles settle
     (their sampling noise shrinks like ``1 / sqrt(count)``), so refreshes become rare and their
     cost per record falls towards zero, while a drift that moves the profiles still triggers
-    them; and a move well inside a value's distance to the others (Hellinger distances lie in
-    [0, 1]) does not change which neuron a record is nearest to. Weighting by records (not
-    values) makes a rare value's sampling noise count as little as the records it holds. (The
+    them. The default, 0.05, is 5 % of the largest possible distance of two profiles (Hellinger
+    distances lie in [0, 1]): a move that small, well inside a value's distance to the others,
+    seldom changes which neuron a record is nearest to, and it is reached by sampling noise
+    alone only while a value has been seen fewer than about 25 times per value of its context
+    fields. Weighting by records (not values) makes a rare value's sampling noise count as
+    little as the records it holds. (The
     check reads the field's own co-occurrence rows; the overall distribution that smooths rare
     values is left out: it enters through ``smoothing`` only.) A refresh is aligned to the
     previous coordinates by an orthogonal Procrustes rotation, so a map learned on the old
