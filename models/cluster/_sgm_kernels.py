@@ -17,8 +17,8 @@ STEP, N_ALIVE, NEXT_NEURON, NEXT_CLUSTER, NEXT_MERGE = 0, 1, 2, 3, 4
 MERGED_BIRTHS, MERGED_ALIVE, MERGE_INTERVAL, MERGE_MOVED = 5, 6, 7, 8
 N_COUNTERS = 9
 # Positions in the float64 ``params`` array.
-Z, MAX_AGE, MIN_LR, NEIGHBOR_RATE, FORGET_AFTER, MAX_NEURONS = 0, 1, 2, 3, 4, 5
-N_PARAMS = 6
+Z, MAX_AGE, MIN_LR, NEIGHBOR_RATE, FORGET_AFTER, MAX_NEURONS, MERGE_EVERY = 0, 1, 2, 3, 4, 5, 6
+N_PARAMS = 7
 # Return codes of ``learn_rows``.
 DONE, MERGE_DUE, NEED_SLOT = 0, 1, 2
 # A neuron is forgotten when idle for longer than forget_after and than this many of its own
@@ -203,6 +203,13 @@ def learn_rows(
                        counters[STEP], min_lr, neighbor_rate, max_age, weight)  # fmt: skip
         counters[STEP] += 1
         _forget(alive, hits, born, last, evidence, eage, counters, forget_after)
+        if counters[NEXT_NEURON] != counters[MERGED_BIRTHS] or (
+            counters[N_ALIVE] != counters[MERGED_ALIVE]
+        ):
+            # The map changed: a merge slowed down while it was stable comes back to schedule.
+            due = counters[STEP] + params[MERGE_EVERY]
+            if due < counters[NEXT_MERGE]:
+                counters[NEXT_MERGE] = due
         if counters[STEP] >= counters[NEXT_MERGE]:
             return i + 1, MERGE_DUE
     return X.shape[0], DONE

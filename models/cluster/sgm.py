@@ -91,8 +91,8 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       merge, and that merge moved no neuron to another cluster — a due merge is skipped and
       the interval doubles, up to ``4 * merge_every``: merging a stable map would mostly
       repeat its clusters, and they follow slow prototype drift a few thousand records
-      later at most. Any birth or removal brings ``merge_every`` back. Between merges a new
-      neuron carries the cluster of the winner it grew beside.
+      later at most. Any birth or removal brings the next merge within ``merge_every``.
+      Between merges a new neuron carries the cluster of the winner it grew beside.
 
     Why these defaults: data is expected standardised (unit variance per feature), but the
     rule has no absolute length scale — radii are learned from the data. ``radius_z = 2``
@@ -227,6 +227,7 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         params[K.NEIGHBOR_RATE] = self.neighbor_rate
         params[K.FORGET_AFTER] = self.forget_after
         params[K.MAX_NEURONS] = self.max_neurons
+        params[K.MERGE_EVERY] = self.merge_every
         return params
 
     def _enlarge(self) -> None:
