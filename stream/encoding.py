@@ -253,7 +253,86 @@ class MixedEncoder:
         self._learn(columns)
         return self._transform(columns)
 
+    def learn_transform_columns(self, columns: Mapping[str, Any]) -> np.ndarray:
+        """Like :meth:`learn_transform_many`, for a batch given field by field.
+
+        ``columns`` maps a field to its values for every record of the batch: numbers (an
+        array, ``NaN`` = missing) for a numeric field; for a categorical or ordinal field a
+        dictionary-encoded pair ``(codes, categories)`` (integer codes into the category names,
+        -1 = missing, as Arrow dictionary arrays or pandas categoricals hold them), or plain
+        values. A field left out is missing in every record. The output is the one
+        :meth:`learn_transform_many` gives for the same records (fields and values met in the
+        same order). Dictionary-encoded columns skip reading and looking up every value, the
+        floor of record-wise input.
+        """
+        extracted = self._extract_columns(columns, grow=True)
+        self._learn(extracted)
+        return self._transform(extracted)
+
+    def transform_columns(self, columns: Mapping[str, Any]) -> np.ndarray:
+        """Like :meth:`transform_many`, for a batch given field by field."""
+        return self._transform(self._extract_columns(columns, grow=False))
+
     # -- extraction: records -> one array per field -------------------------------------------
+
+    def _extract_columns(
+        self, columns: Mapping[str, Any], grow: bool
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        lengths = {len(c[0]) if isinstance(c, tuple) else len(c) for c in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError("columns of one batch must have the same length")
+        n = lengths.pop() if lengths else 0
+        if grow:
+            for name, column in columns.items():
+                if name in self._fields:
+                    continue
+                if isinstance(column, tuple):
+                    kind = "categorical"
+                elif isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
+                    kind = "numeric"
+                else:
+                    kind = _infer_kind(column)
+                kind = (self.types or {}).get(name) or kind
+                if kind is not None:
+                    self._add_field(name, kind)
+        out = {}
+        for name, kind in self._fields.items():
+            column = columns.get(name)
+            if kind == "numeric":
+                out[name] = _as_floats(column) if column is not None else np.full(n, np.nan)
+            elif column is None:
+                out[name] = np.full(n, -1, dtype=np.int64)
+            elif isinstance(column, tuple):
+                out[name] = self._dictionary_codes(name, *column, grow=grow)
+            else:
+                out[name] = self._codes(name, column, grow=grow and kind == "categorical")
+        return n, out
+
+    def _dictionary_codes(
+        self, name: str, codes: Any, categories: Sequence, grow: bool
+    ) -> np.ndarray:
+        codes = np.asarray(codes, dtype=np.int64)
+        present = codes >= 0
+        used = np.bincount(codes[present], minlength=len(categories)) > 0
+        categories = [_as_category(c) for c in categories]
+        remap = np.full(len(categories) + 1, -1, dtype=np.int64)  # the last entry: missing
+        lookup = self._lookup[name]
+        remap[:-1] = [lookup.get(c, -1) for c in categories]
+        new = used & (remap[:-1] < 0)
+        if grow and self._fields[name] == "categorical" and new.any():
+            # New values are added in order of first appearance, as record by record.
+            first = np.full(len(categories), len(codes))
+            np.minimum.at(first, codes[present], np.flatnonzero(present))
+            ordered = [categories[i] for i in sorted(np.flatnonzero(new), key=first.__getitem__)]
+            for value in ordered:
+                if value is not None and value not in lookup:
+                    self._add_value(name, value)
+            other = lookup.get(_OTHER, -1)  # values past the cap are counted as "other"
+            remap[:-1] = [
+                lookup.get(c, other) if c is not None and u else lookup.get(c, -1)
+                for c, u in zip(categories, used, strict=True)
+            ]
+        return remap[np.where(present, codes, len(categories))]
 
     def _extract(self, features: list[Mapping], grow: bool) -> tuple[int, dict[str, np.ndarray]]:
         names = list(self._fields)

@@ -293,3 +293,46 @@ def test_records_of_several_sources_read_alike_whatever_their_field_order():
     np.testing.assert_array_equal(encoder.transform_many(records(tagged)), X)
     assert np.isnan(X[5, encoder.feature_names.index("depth")])
     assert np.isnan(X[1, encoder.feature_names.index("weight")])
+
+
+def as_columns(batch: list[Record]) -> dict:
+    """Records -> dictionary-encoded columns (categories in reverse order of appearance)."""
+    names = list(dict.fromkeys(name for r in batch for name in r.features))
+    columns = {}
+    for name in names:
+        values = [r.features.get(name) for r in batch]
+        if any(isinstance(v, str) for v in values):
+            categories = list(dict.fromkeys(v for v in values if v is not None))[::-1]
+            index = {c: i for i, c in enumerate(categories)}
+            codes = np.array([index.get(v, -1) if v is not None else -1 for v in values])
+            columns[name] = (codes, categories)
+        else:
+            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return columns
+
+
+def test_columns_encode_like_records():
+    stream = grouped_stream(1500, seed=7)
+    for i, record in enumerate(stream):
+        if i % 7 == 0:
+            del record.features["colour"]  # missing values
+        if i >= 900:
+            record.features["shape"] = "star" if i % 3 else "moon"  # a field appears
+        if i >= 1200 and i % 5 == 0:
+            record.features["colour"] = "purple"  # a value appears
+    by_record, by_column = make_encoder(refresh_every=300), make_encoder(refresh_every=300)
+    for start in range(0, len(stream), 300):
+        batch = stream[start : start + 300]
+        np.testing.assert_array_equal(
+            by_column.learn_transform_columns(as_columns(batch)),
+            by_record.learn_transform_many(batch),
+        )
+    assert by_column.feature_names == by_record.feature_names
+    probe = stream[:50]
+    np.testing.assert_array_equal(
+        by_column.transform_columns(as_columns(probe)), by_record.transform_many(probe)
+    )
+    only_weight = by_column.transform_columns({"weight": np.array([1.0, 2.0])})
+    assert np.isnan(only_weight[:, 1:]).all() and np.isfinite(only_weight[:, 0]).all()
+    with pytest.raises(ValueError, match="same length"):
+        by_column.transform_columns({"weight": np.zeros(2), "noise": (np.zeros(3, int), ["a"])})
