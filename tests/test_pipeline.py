@@ -49,3 +49,22 @@ def test_remerging_raises_no_event_and_a_real_move_is_found(seed, tmp_path):
     assert relabelled > 0  # the map did re-label as it learned: the stream tests something
     assert [e.index for e in events if e.index < MOVE] == []
     assert events and MOVE <= events[0].index < MOVE + 1000
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_evaluate_reports_the_expected_metrics_and_the_move(seed, tmp_path):
+    from stream.cli import main
+
+    path = tmp_path / "blobs.jsonl"
+    _three_blobs(seed, path)
+    assert main(["evaluate", str(path), "--report", str(tmp_path / "report")]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    last = report["windows"][-1]
+    # Three well separated blobs: once learned, the map finds exactly them again, the moved
+    # one included, and says once, soon after the move, which cluster moved.
+    assert (last["k_found"], last["k_true"]) == (3, 3)
+    assert last["ari"] > 0.95
+    assert report["metrics"]["k_found"] == 3
+    [event] = report["drift_events"]
+    assert MOVE <= event["index"] < MOVE + 500
+    assert event["kind"] == "moved_cluster"
