@@ -9,6 +9,7 @@ usable on their own, with river's ``DriftDetector`` interface.
 from __future__ import annotations
 
 from models.drift.adaptation import Readaptation, ReadaptationTracker, react
+from models.drift.birth import NeuronBirth
 from models.drift.events import EVENT_KINDS, DriftEvent
 from models.drift.exceedance import ExceedanceCUSUM
 from models.drift.hellinger import HellingerShift
@@ -23,6 +24,7 @@ __all__ = [
     "DriftMonitor",
     "ExceedanceCUSUM",
     "HellingerShift",
+    "NeuronBirth",
     "NoveltyMass",
     "RateCUSUM",
     "Readaptation",

@@ -9,6 +9,7 @@ from river.base import DriftDetector
 
 from models.base import Snapshot
 from models.drift._common import private_state, restore_private_state
+from models.drift.birth import NeuronBirth
 from models.drift.events import DriftEvent
 from models.drift.exceedance import _ExceedanceTable
 from models.drift.hellinger import HellingerShift
@@ -21,6 +22,7 @@ __all__ = ["DriftMonitor"]
 # When several detectors fire on the same record, the most specific one names the event.
 _PRIORITY = (
     "cluster_novelty",
+    "neuron_birth",
     "novelty_mass",
     "cluster_share",
     "share_hellinger",
@@ -50,6 +52,13 @@ class DriftMonitor(Snapshot, DriftDetector):
       under its neighbour's cluster id, so no cluster id, share or cluster-wide distance shows
       it soon; novel records piling up at one neuron do. It reports a ``new_cluster`` named by
       the absorbing neuron (``DriftEvent.neurons``) and its cluster at that record.
+    * **neuron birth** - when the winner ids are given, per neuron the map grows after the
+      warm-up in a settled map (no event within ``cooldown``), a CUSUM on the share of the
+      stream it wins while its cluster has no older neuron (see ``NeuronBirth``). A map that
+      grows a neuron for a dense new region, and gives it a cluster id at its next merge,
+      shows a new cluster this way; a neuron grown inside a covered region joins its
+      neighbours' cluster and is no evidence. It reports a ``new_cluster`` named by the born
+      neuron and its cluster at that record.
 
     and the map as a whole second:
 
@@ -61,9 +70,10 @@ class DriftMonitor(Snapshot, DriftDetector):
 
     Every detector's false alarm rate is bounded by construction, without tuning on drifted
     data: at most one in ``exp(threshold)`` observations per CUSUM (Wald), ``alpha`` per
-    Hellinger window, and the novelty-mass family as a whole one in ``exp(threshold)`` records.
-    With the defaults (``threshold = 16``, ``alpha = 1e-4`` per 1,000 records) and ``K``
-    clusters, that is about ``(2K + 4) * 1.1e-7 + 1e-7`` alarms per record: 0.3 per 100,000
+    Hellinger window, and the novelty-mass and neuron-birth families as a whole one in
+    ``exp(threshold)`` records each. With the defaults (``threshold = 16``, ``alpha = 1e-4`` per
+    1,000 records) and ``K`` clusters, that is about ``(2K + 4) * 1.1e-7 + 2e-7`` alarms per
+    record: 0.3 per 100,000
     records for ten clusters, within a budget of one per 100,000 with room for the error of the
     learned references. One drift gives one event: once any detector fires the monitor emits a typed
     ``DriftEvent``, stays silent for ``cooldown`` records while the map re-adapts and its
@@ -205,6 +215,12 @@ class DriftMonitor(Snapshot, DriftDetector):
         self._hellinger = HellingerShift(
             window=self.window, alpha=self.alpha, min_distance=self.min_distance
         )
+        self._birth = NeuronBirth(
+            new_share=self.new_share,
+            threshold=self.threshold,
+            warmup=self.warmup,
+            horizon=self.horizon,
+        )
         self._mass = NoveltyMass(
             new_share=self.new_share,
             ratio=self.ratio,
@@ -289,13 +305,14 @@ class DriftMonitor(Snapshot, DriftDetector):
         times = None if event_time is None else np.asarray(event_time, dtype=np.float64)
         slots = self._share._slots(cluster)
         self._novelty.ensure(len(self._share._slot_of))
-        neuron_slots = None
+        neuron_slots = birth_slots = None
         share_slots, keys = slots, cluster
         if neuron is not None:
             neuron = np.ascontiguousarray(neuron, dtype=np.int64)
             if len(neuron) != n:
                 raise ValueError("neuron must have the same length as cluster")
             neuron_slots = self._mass._slots(neuron, self._n)
+            birth_slots = self._birth._slots(neuron, cluster, self._n)
             # A record with no winner got a stand-in cluster id: it is no evidence of any
             # cluster's share. Windows of shares count by neuron, grouped into clusters when
             # tested, so that a re-labelling (``relabel``) re-groups the past with them.
@@ -306,6 +323,7 @@ class DriftMonitor(Snapshot, DriftDetector):
             self._hellinger._regroup(units.tolist(), cluster[placed][first].tolist())
         inputs = _Batch(slots, distance, novelty, novelty > 1.0, keys, self._n, neuron_slots)
         inputs.neuron = neuron
+        inputs.birth_slots = birth_slots
         inputs.share_slots = share_slots
 
         raised = []
@@ -376,6 +394,7 @@ class DriftMonitor(Snapshot, DriftDetector):
         if len(neurons) != len(clusters):
             raise ValueError("neurons and clusters must have the same length")
         self._hellinger._regroup((-2 - neurons).tolist(), clusters.tolist())
+        self._birth._relabel(neurons, clusters, self._n - 1)
         size = len(self._recent_cluster)
         span = min(size, self._n - self._recent_start)
         if span <= 0 or len(neurons) == 0:
@@ -401,10 +420,26 @@ class DriftMonitor(Snapshot, DriftDetector):
             self._share._table.rebase(slot, members / len(placed), float(len(placed)))
 
     def _scanners(self) -> tuple:
-        return (self._novelty, self._qe, self._share, self._rate, self._hellinger, self._mass)
+        return (
+            self._novelty,
+            self._qe,
+            self._share,
+            self._rate,
+            self._hellinger,
+            self._mass,
+            self._birth,
+        )
 
     def _restore(self, saved: tuple) -> None:
-        self._novelty, self._qe, self._share, self._rate, self._hellinger, self._mass = saved
+        (
+            self._novelty,
+            self._qe,
+            self._share,
+            self._rate,
+            self._hellinger,
+            self._mass,
+            self._birth,
+        ) = saved
 
     def _scan_all(self, batch: _Batch, start: int, stop: int) -> dict:
         quiet, offset = self._quiet_until, batch.offset
@@ -413,6 +448,9 @@ class DriftMonitor(Snapshot, DriftDetector):
         if batch.neuron_slots is not None:
             hits["novelty_mass"] = self._mass._scan(
                 batch.neuron_slots, batch.novel, start, stop, offset, quiet
+            )
+            hits["neuron_birth"] = self._birth._scan(
+                batch.birth_slots[0], batch.birth_slots[1], start, stop, offset, quiet
             )
         return hits | {
             "cluster_novelty": self._novelty.scan(
@@ -464,6 +502,15 @@ class DriftMonitor(Snapshot, DriftDetector):
                 "observed_share": self._mass.observed(),
                 "reference_share": self._mass.reference(),
                 "cluster_statistic": float(self._novelty.stat[cluster_slot]),
+            }
+        elif detector == "neuron_birth":
+            slots = [int(batch.slots[at])]  # the alarm came with a record of the born neuron
+            statistic = float(self._birth._stat[self._birth._fired[0]])
+            neurons = (self._birth.fired_neuron(),)
+            kind = "new_cluster"
+            evidence = {
+                "observed_share": self._birth.observed(),
+                "reference_share": 0.1 * self.new_share,
             }
         elif detector == "cluster_share":
             table = self._share._table
@@ -530,6 +577,7 @@ class DriftMonitor(Snapshot, DriftDetector):
         # Only the neurons the map is told to re-learn change their novel rates; a map-wide
         # reaction changes them all.
         self._mass._restart(None if event.kind == "global" else event.neurons)
+        self._birth._restart()
         self._qe.stat[:] = 0.0
         if event.kind == "global":
             self._qe.clear(0)
@@ -563,6 +611,7 @@ class _Batch:
         self.slots = slots
         self.neuron_slots = neuron_slots
         self.neuron = None
+        self.birth_slots = None
         self.share_slots = slots
         self.distance = distance
         self.novelty = novelty

@@ -17,6 +17,7 @@ from models.drift import (
     DriftMonitor,
     ExceedanceCUSUM,
     HellingerShift,
+    NeuronBirth,
     NoveltyMass,
     RateCUSUM,
     ReadaptationTracker,
@@ -419,3 +420,67 @@ def test_relabelling_results_do_not_depend_on_batching():
     whole = _feed_relabel(DriftMonitor(), stream, 20_000, 1000)
     pieces = _feed_relabel(DriftMonitor(), stream, 20_000, 2500)
     assert whole == pieces and whole
+
+
+# -- new clusters from the neurons the map grows --------------------------------------------------
+
+
+def _born_cluster_stream(seed: int, n: int, at: int, share: float = 0.02):
+    """From ``at`` a new region wins ``share`` of the records at neuron 500 (born then, ids
+    increase), under its neighbour's cluster id 20 until the map's merge 1,000 records later
+    gives it an id of its own, 99. Its records are not novel: only the birth shows it."""
+    cluster, distance, novelty, neuron = _map_output_with_neurons(seed, n)
+    position = np.arange(n)
+    new = (position >= at) & (np.random.default_rng(seed + 1).random(n) < share)
+    neuron[new] = 500
+    cluster[new] = np.where(position[new] < at + 1000, 20, 99)
+    return cluster, distance, novelty, neuron
+
+
+def test_golden_new_cluster_from_a_born_neuron():
+    stream = _born_cluster_stream(21, 50_000, 30_000)
+    events = _feed_neurons(DriftMonitor(), *stream)
+    first = events[0]
+    assert (first.kind, first.clusters, first.neurons) == ("new_cluster", (99,), (500,))
+    assert (first.detector, first.index) == ("neuron_birth", 31_454)
+    assert first.evidence["observed_share"] > 0.01
+
+
+def test_a_neuron_born_inside_a_cluster_is_no_drift():
+    # Neuron 500 is born at record 30,000 and takes over most of neuron 207's records (5% of
+    # the stream): a split inside cluster 20, which keeps its old neurons.
+    cluster, distance, novelty, neuron = _map_output_with_neurons(22, 60_000)
+    later = np.arange(60_000) >= 30_000
+    neuron[later & (cluster == 20) & (neuron % 5 == 0)] = 500
+    assert _feed_neurons(DriftMonitor(), cluster, distance, novelty, neuron) == []
+    # Nor is one that the map's merge (at record 31,000, then told) puts into a new cluster id
+    # with old neurons.
+    merged = np.arange(60_000) >= 31_000
+    cluster[merged & ((neuron == 500) | (neuron == 205) | (neuron == 210))] = 77
+    monitor, events = DriftMonitor(), []
+    for s in range(0, 60_000, 1000):
+        if s == 31_000:
+            neurons = np.unique(neuron)
+            labels = np.where(np.isin(neurons, [205, 210, 500]), 77, neurons // 100 * 10)
+            monitor.relabel(neurons, labels)
+        part = slice(s, s + 1000)
+        events += monitor.update_many(
+            cluster[part], distance[part], novelty[part], None, neuron[part]
+        )
+    assert [e for e in events if e.detector == "neuron_birth"] == []
+
+
+def test_birth_results_do_not_depend_on_batching():
+    stream = _born_cluster_stream(23, 40_000, 25_000)
+    whole = _feed_neurons(DriftMonitor(), *stream, batch=40_000)
+    pieces = _feed_neurons(DriftMonitor(), *stream, batch=997)
+    assert whole == pieces and whole[0].detector == "neuron_birth"
+
+
+def test_neuron_birth_forgets_silent_ids():
+    rng = np.random.default_rng(4)
+    detector = NeuronBirth(horizon=2000, warmup=500)
+    for phase in range(20):
+        neuron = phase * 50 + rng.integers(0, 50, 5000)
+        detector.update_many(neuron, neuron // 10)
+    assert len(detector._ids) <= 128 and len(detector._cluster_ids) <= 32
