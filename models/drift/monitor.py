@@ -377,7 +377,10 @@ class DriftMonitor(Snapshot, DriftDetector):
           re-estimated from the last ``warmup`` records as if they had carried the new ids
           (an id that received records is not *new*; one left without records is retired),
           and their share CUSUMs restart;
-        * the Hellinger windows, kept by neuron, are grouped into the new clusters.
+        * the Hellinger windows, kept by neuron, are grouped into the new clusters;
+        * the neuron-birth test learns which clusters have a neuron older than the warm-up (a
+          cluster of born neurons only is a new cluster, not a re-merge). Without this call it
+          learns that from the records alone, when an old neuron wins one under the new id.
 
         The other clusters' references and every distance reference are kept: neuron ids are
         stable, and a cluster's members stay at the same distance from their winners.
