@@ -39,6 +39,29 @@ def restore_private_state(model, state: dict) -> None:
             setattr(model, name, value)
 
 
+def alarms_in_batch(detector, n: int, scan, on_alarm) -> np.ndarray:
+    """The alarm loop every single-stream detector shares.
+
+    ``scan(start)`` advances the detector over inputs ``start..n-1`` of the batch and returns
+    the batch index of the first alarm, or -1; ``on_alarm()`` is called after each alarm (to
+    record what fired and restart the statistic) and the scan resumes after it. Updates the
+    detector's record count ``_seen`` and river's ``_drift_detected`` (true when the batch's
+    last input raised an alarm); returns the alarms' stream positions.
+    """
+    alarms = []
+    start = 0
+    while start < n:
+        hit = scan(start)
+        if hit < 0:
+            break
+        alarms.append(detector._seen + hit)
+        on_alarm()
+        start = hit + 1
+    detector._seen += n
+    detector._drift_detected = bool(alarms) and alarms[-1] == detector._seen - 1
+    return np.asarray(alarms, dtype=np.int64)
+
+
 def grown(array: np.ndarray, size: int, fill) -> np.ndarray:
     """``array`` extended along its first axis to at least ``size`` rows (capacity doubles)."""
     if array.shape[0] >= size:

@@ -9,7 +9,13 @@ from numba import njit
 from river.base import DriftDetector
 
 from models.base import Snapshot
-from models.drift._common import bernoulli_llr, grown, private_state, restore_private_state
+from models.drift._common import (
+    alarms_in_batch,
+    bernoulli_llr,
+    grown,
+    private_state,
+    restore_private_state,
+)
 
 __all__ = ["NeuronBirth"]
 
@@ -125,19 +131,18 @@ class NeuronBirth(Snapshot, DriftDetector):
     def update_many(self, neuron, cluster) -> np.ndarray:
         """Feed a batch (winner ids, -1 for none, and cluster ids); returns alarm positions."""
         slots, cluster_slots = self._slots(neuron, cluster, self._seen)
-        alarms = []
-        start = 0
-        while start < len(slots):
-            hit = self._scan(slots, cluster_slots, start, len(slots), self._seen, 0)
-            if hit < 0:
-                break
+        offset = self._seen
+
+        def on_alarm() -> None:
             self._last_alarm = self.fired_neuron()
-            alarms.append(self._seen + hit)
             self._restart()
-            start = hit + 1
-        self._seen += len(slots)
-        self._drift_detected = bool(alarms) and alarms[-1] == self._seen - 1
-        return np.asarray(alarms, dtype=np.int64)
+
+        return alarms_in_batch(
+            self,
+            len(slots),
+            lambda start: self._scan(slots, cluster_slots, start, len(slots), offset, 0),
+            on_alarm,
+        )
 
     # -- slots ----------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from river.base import DriftDetector
 
 from models.base import Snapshot
 from models.drift._common import (
+    alarms_in_batch,
     bernoulli_llr,
     grown,
     private_state,
@@ -121,18 +122,12 @@ class ExceedanceCUSUM(Snapshot, DriftDetector):
         """Feed a batch; returns the stream positions (0-based, since creation) of the alarms."""
         values = np.ascontiguousarray(x, dtype=np.float64)
         slots = np.zeros(len(values), dtype=np.int64)
-        alarms = []
-        start = 0
-        while start < len(values):
-            hit = self._table.scan(self, values, values, slots, start, len(values), 0, 0)
-            if hit < 0:
-                break
-            alarms.append(self._seen + hit)
-            self._table.clear(0)
-            start = hit + 1
-        self._seen += len(values)
-        self._drift_detected = bool(alarms) and alarms[-1] == self._seen - 1
-        return np.asarray(alarms, dtype=np.int64)
+        return alarms_in_batch(
+            self,
+            len(values),
+            lambda start: self._table.scan(self, values, values, slots, start, len(values), 0, 0),
+            lambda: self._table.clear(0),
+        )
 
     def _get_state(self) -> dict:
         return private_state(self)

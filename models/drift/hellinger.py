@@ -9,7 +9,7 @@ from river.base import DriftDetector
 from scipy.stats import chi2
 
 from models.base import Snapshot
-from models.drift._common import private_state, restore_private_state
+from models.drift._common import alarms_in_batch, private_state, restore_private_state
 
 __all__ = ["HellingerShift"]
 
@@ -100,18 +100,13 @@ class HellingerShift(Snapshot, DriftDetector):
     def update_many(self, x) -> np.ndarray:
         """Feed a batch of cluster ids; returns the stream positions of the alarms."""
         ids = np.asarray(x, dtype=np.int64)
-        alarms = []
-        start = 0
-        while start < len(ids):
-            hit = self._scan(ids, start, len(ids), 0, 0)
-            if hit < 0:
-                break
-            alarms.append(self._seen + hit)
+
+        def on_alarm() -> None:
             self._history = []
-            start = hit + 1
-        self._seen += len(ids)
-        self._drift_detected = bool(alarms) and alarms[-1] == self._seen - 1
-        return np.asarray(alarms, dtype=np.int64)
+
+        return alarms_in_batch(
+            self, len(ids), lambda start: self._scan(ids, start, len(ids), 0, 0), on_alarm
+        )
 
     def _scan(self, ids, start, stop, offset, quiet_until) -> int:
         """Advance over ``ids[start:stop]``; index of the first alarm, or -1."""

@@ -10,6 +10,7 @@ from river.base import DriftDetector
 
 from models.base import Snapshot
 from models.drift._common import (
+    alarms_in_batch,
     bernoulli_llr,
     grown,
     private_state,
@@ -131,19 +132,18 @@ class NoveltyMass(Snapshot, DriftDetector):
         """Feed a batch (winner ids and novelties); returns the stream positions of alarms."""
         slots = self._slots(np.asarray(neuron, dtype=np.int64), self._seen)
         novel = np.ascontiguousarray(np.asarray(novelty, dtype=np.float64) > 1.0)
-        alarms = []
-        start = 0
-        while start < len(slots):
-            hit = self._scan(slots, novel, start, len(slots), self._seen, 0)
-            if hit < 0:
-                break
+        offset = self._seen
+
+        def on_alarm() -> None:
             self._last = int(self._ids[self._table.fired[0]])
-            alarms.append(self._seen + hit)
             self._restart()
-            start = hit + 1
-        self._seen += len(slots)
-        self._drift_detected = bool(alarms) and alarms[-1] == self._seen - 1
-        return np.asarray(alarms, dtype=np.int64)
+
+        return alarms_in_batch(
+            self,
+            len(slots),
+            lambda start: self._scan(slots, novel, start, len(slots), offset, 0),
+            on_alarm,
+        )
 
     def _slots(self, ids: np.ndarray, position: int) -> np.ndarray:
         """Slots for a batch starting at stream ``position``; retired neurons free theirs."""

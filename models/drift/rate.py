@@ -7,7 +7,13 @@ from numba import njit
 from river.base import DriftDetector
 
 from models.base import Snapshot
-from models.drift._common import bernoulli_llr, private_state, restore_private_state, upper_bound
+from models.drift._common import (
+    alarms_in_batch,
+    bernoulli_llr,
+    private_state,
+    restore_private_state,
+    upper_bound,
+)
 
 __all__ = ["RateCUSUM"]
 
@@ -97,18 +103,9 @@ class RateCUSUM(Snapshot, DriftDetector):
     def update_many(self, x) -> np.ndarray:
         """Feed a batch of booleans; returns the stream positions of the alarms."""
         bits = np.ascontiguousarray(x, dtype=np.bool_)
-        alarms = []
-        start = 0
-        while start < len(bits):
-            hit = self._scan(bits, start, len(bits), 0, 0)
-            if hit < 0:
-                break
-            alarms.append(self._seen + hit)
-            self._restart()
-            start = hit + 1
-        self._seen += len(bits)
-        self._drift_detected = bool(alarms) and alarms[-1] == self._seen - 1
-        return np.asarray(alarms, dtype=np.int64)
+        return alarms_in_batch(
+            self, len(bits), lambda start: self._scan(bits, start, len(bits), 0, 0), self._restart
+        )
 
     def _scan(self, bits, start, stop, offset, quiet_until) -> int:
         return _scan(

@@ -8,6 +8,7 @@ from river.base import DriftDetector
 
 from models.base import Snapshot
 from models.drift._common import (
+    alarms_in_batch,
     bernoulli_llr,
     grown,
     private_state,
@@ -117,20 +118,18 @@ class ShareCUSUM(Snapshot, DriftDetector):
     def update_many(self, x) -> np.ndarray:
         """Feed a batch of cluster ids; returns the stream positions of the alarms."""
         slots = self._slots(np.asarray(x, dtype=np.int64))
-        alarms = []
-        start = 0
-        while start < len(slots):
-            hit = self._table.scan(self, slots, start, len(slots), 0, 0)
-            if hit < 0:
-                break
+
+        def on_alarm() -> None:
             slot, direction = self._table.fired_slot, self._table.fired_direction
             self._last = (int(self._ids[slot]), {UP: "up", DOWN: "down", NEW: "new"}[direction])
-            alarms.append(self._seen + hit)
             self._table.restart()
-            start = hit + 1
-        self._seen += len(slots)
-        self._drift_detected = bool(alarms) and alarms[-1] == self._seen - 1
-        return np.asarray(alarms, dtype=np.int64)
+
+        return alarms_in_batch(
+            self,
+            len(slots),
+            lambda start: self._table.scan(self, slots, start, len(slots), 0, 0),
+            on_alarm,
+        )
 
     def _slots(self, ids: np.ndarray) -> np.ndarray:
         unique, inverse = np.unique(ids, return_inverse=True)
