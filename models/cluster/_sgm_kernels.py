@@ -18,8 +18,7 @@ MERGED_BIRTHS, MERGED_ALIVE, MERGE_INTERVAL, MERGE_MOVED = 5, 6, 7, 8
 N_COUNTERS = 9
 # Positions in the float64 ``params`` array.
 Z, MAX_AGE, MIN_LR, NEIGHBOR_RATE, FORGET_AFTER, MAX_NEURONS, MERGE_EVERY = 0, 1, 2, 3, 4, 5, 6
-MERGE_SOON = 7
-N_PARAMS = 8
+N_PARAMS = 7
 # Return codes of ``learn_rows``.
 DONE, MERGE_DUE, NEED_SLOT = 0, 1, 2
 # A neuron is forgotten when idle for longer than forget_after and than this many of its own
@@ -207,9 +206,8 @@ def learn_rows(
         if counters[NEXT_NEURON] != counters[MERGED_BIRTHS] or (
             counters[N_ALIVE] != counters[MERGED_ALIVE]
         ):
-            # The map changed: merge soon, so that a newborn neuron of a new region gets a
-            # cluster of its own within ``MERGE_SOON`` records of the first change.
-            due = counters[STEP] + min(params[MERGE_SOON], params[MERGE_EVERY])
+            # The map changed: a merge slowed down while it was stable comes back to schedule.
+            due = counters[STEP] + params[MERGE_EVERY]
             if due < counters[NEXT_MERGE]:
                 counters[NEXT_MERGE] = due
         if counters[STEP] >= counters[NEXT_MERGE]:

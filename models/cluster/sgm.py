@@ -15,8 +15,6 @@ _FIRST_MERGE = 32
 _INITIAL_CAPACITY = 16
 # A stable map is re-merged at most this many times less often than ``merge_every``.
 _STABLE_SLOWDOWN = 4
-# Records from a birth or removal to the next merge (see *Merge* in the class docstring).
-_MERGE_SOON = 100
 _STATE_ARRAYS = (
     "W", "alive", "hits", "dmean", "dvar", "born", "last", "ids", "clusters", "eage", "evar",
     "ecount", "cand", "evidence", "counters",
@@ -93,14 +91,8 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       merge, and that merge moved no neuron to another cluster — a due merge is skipped and
       the interval doubles, up to ``4 * merge_every``: merging a stable map would mostly
       repeat its clusters, and they follow slow prototype drift a few thousand records
-      later at most. Any birth or removal brings the next merge within 100 records of it
-      (never more often: the first change since the last merge sets the deadline). A fixed
-      delay rather than "once the newborn has won so many records": a rare new cluster's
-      neuron wins slowly, and merging weighs neurons by win rates whose ages are floored at
-      100 records, so at 100 records a newborn's rate is already its share of the stream. A
-      new cluster thus gets an id of its own about 100 records after its neuron is born,
-      not up to ``merge_every`` later, which is what drift detection waits for. Between
-      merges a new neuron carries the cluster of the winner it grew beside.
+      later at most. Any birth or removal brings the next merge within ``merge_every``.
+      Between merges a new neuron carries the cluster of the winner it grew beside.
 
     Why these defaults: data is expected standardised (unit variance per feature), but the
     rule has no absolute length scale — radii are learned from the data. ``radius_z = 2``
@@ -236,7 +228,6 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         params[K.FORGET_AFTER] = self.forget_after
         params[K.MAX_NEURONS] = self.max_neurons
         params[K.MERGE_EVERY] = self.merge_every
-        params[K.MERGE_SOON] = _MERGE_SOON
         return params
 
     def _enlarge(self) -> None:

@@ -214,24 +214,3 @@ def test_at_the_cap_a_new_dense_region_recycles_a_redundant_neuron():
     assert np.median(out["novelty"]) < 1.0  # covered by neurons of its own
     assert not np.isin(out["cluster"], list(old)).any()
     assert set(sgm.predict_many(np.array([[0.0, 0.0], [12.0, 0.0]])).tolist()) == old
-
-
-def test_a_newborn_neuron_in_a_settled_map_gets_its_own_cluster_soon():
-    # A settled map merges rarely; a new 2% cluster must not wait for the next scheduled merge
-    # (up to merge_every records away, more once the map is stable) for an id of its own.
-    centres = np.array([[0.0, 0.0], [12.0, 0.0], [12.0, 12.0]])
-    X, _ = blobs(centres, [4000, 4000, 4000], seed=16)
-    sgm = SelfGrowthMap(merge_every=5000, seed=0)
-    sgm.learn_many(X)
-    old = set(sgm.predict_many(centres).tolist())
-    new_centre = np.array([[0.0, 12.0]])
-    stream, _ = blobs(np.vstack([centres, new_centre]), [1000, 1000, 1000, 60], seed=18)
-    born = None
-    for step, x in enumerate(stream):
-        sgm.learn_many(x[None, :])
-        if born is None and (np.linalg.norm(sgm.prototypes - new_centre, axis=1) < 4.0).any():
-            born = step
-        if born is not None and step >= born + 100:  # the short delay after a birth
-            break
-    assert born is not None
-    assert int(sgm.predict_many(new_centre)[0]) not in old
