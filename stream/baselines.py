@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.scores import adjusted_rand, normalized_mutual_info, purity
+from stream.scores import agreement
 
-__all__ = ["BASELINES", "compare_baselines"]
+__all__ = ["compare_baselines"]
 
 
 def _baselines(k_true: int | None, seed: int) -> dict:
@@ -25,9 +25,6 @@ def _baselines(k_true: int | None, seed: int) -> dict:
     if k_true:
         models["river.KMeans(k=true k)"] = cluster.KMeans(n_clusters=k_true, seed=seed)
     return models
-
-
-BASELINES = ("river.DBSTREAM", "river.DenStream", "river.KMeans(k=true k)")
 
 
 def compare_baselines(
@@ -49,11 +46,4 @@ def compare_baselines(
 
 
 def _scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
-    if truth.size == 0:
-        return {"ari": None, "nmi": None, "purity": None, "k_found": len(set(predicted.tolist()))}
-    return {
-        "ari": round(adjusted_rand(truth, predicted), 6),
-        "nmi": round(normalized_mutual_info(truth, predicted), 6),
-        "purity": round(purity(truth, predicted), 6),
-        "k_found": len(set(predicted.tolist())),
-    }
+    return {**agreement(truth, predicted), "k_found": len(set(predicted.tolist()))}

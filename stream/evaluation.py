@@ -51,7 +51,7 @@ from stream.pipeline import Pipeline
 from stream.plots import plot_map, plot_quality
 from stream.progress import ProgressLine
 from stream.recording import RecordingSource
-from stream.scores import adjusted_rand, normalized_mutual_info, purity
+from stream.scores import agreement
 from stream.source import Source
 
 __all__ = ["REPORT_VERSION", "TIMING_KEYS", "Evaluation", "evaluate", "run_evaluation"]
@@ -105,17 +105,10 @@ class Evaluation:
     def _scores(self, start: int, end: int, k_found: int) -> dict:
         labels = self.labels[start:end]
         known = np.array([label is not None for label in labels], dtype=bool)
-        if not known.any():
-            return {"ari": None, "nmi": None, "purity": None, "k_found": k_found, "k_true": None}
         truth = np.array([str(label) for label in labels], dtype=object)[known]
-        predicted = self.predicted[start:end][known]
-        return {
-            "ari": round(adjusted_rand(truth, predicted), 6),
-            "nmi": round(normalized_mutual_info(truth, predicted), 6),
-            "purity": round(purity(truth, predicted), 6),
-            "k_found": k_found,
-            "k_true": len(set(truth)),
-        }
+        k_true = len(set(truth)) if known.any() else None
+        scores = agreement(truth, self.predicted[start:end][known])
+        return {**scores, "k_found": k_found, "k_true": k_true}
 
 
 def _windows(n: int, window: int) -> list[tuple[int, int]]:

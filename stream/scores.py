@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["adjusted_rand", "contingency", "normalized_mutual_info", "purity"]
+__all__ = ["adjusted_rand", "agreement", "contingency", "normalized_mutual_info", "purity"]
 
 
 def contingency(truth, predicted) -> np.ndarray:
@@ -80,3 +80,20 @@ def purity(truth, predicted) -> float:
     table = contingency(truth, predicted)
     total = table.sum()
     return float(table.max(axis=0).sum() / total) if total else 1.0
+
+
+def agreement(truth, predicted) -> dict:
+    """ARI, NMI and purity rounded to 6 digits, as reports show them; ``None`` without labels.
+
+    >>> agreement([0, 0, 1], [4, 4, 2])
+    {'ari': 1.0, 'nmi': 1.0, 'purity': 1.0}
+    >>> agreement([], [])
+    {'ari': None, 'nmi': None, 'purity': None}
+    """
+    if len(truth) == 0:
+        return {"ari": None, "nmi": None, "purity": None}
+    return {
+        "ari": round(adjusted_rand(truth, predicted), 6),
+        "nmi": round(normalized_mutual_info(truth, predicted), 6),
+        "purity": round(purity(truth, predicted), 6),
+    }

@@ -30,6 +30,9 @@ _PRIORITY = (
     "global_qe",
 )
 
+# The statistics a scan advances; saved before a tentative scan and restored after it.
+_SCANNERS = ("_novelty", "_qe", "_share", "_rate", "_hellinger", "_mass", "_birth")
+
 
 class DriftMonitor(Snapshot, DriftDetector):
     """Active drift detection on the output of a clustering map, per cluster and globally.
@@ -423,26 +426,11 @@ class DriftMonitor(Snapshot, DriftDetector):
             self._share._table.rebase(slot, members / len(placed), float(len(placed)))
 
     def _scanners(self) -> tuple:
-        return (
-            self._novelty,
-            self._qe,
-            self._share,
-            self._rate,
-            self._hellinger,
-            self._mass,
-            self._birth,
-        )
+        return tuple(getattr(self, name) for name in _SCANNERS)
 
     def _restore(self, saved: tuple) -> None:
-        (
-            self._novelty,
-            self._qe,
-            self._share,
-            self._rate,
-            self._hellinger,
-            self._mass,
-            self._birth,
-        ) = saved
+        for name, scanner in zip(_SCANNERS, saved, strict=True):
+            setattr(self, name, scanner)
 
     def _scan_all(self, batch: _Batch, start: int, stop: int) -> dict:
         quiet, offset = self._quiet_until, batch.offset
