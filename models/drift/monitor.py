@@ -24,6 +24,7 @@ _PRIORITY = (
     "cluster_novelty",
     "neuron_birth",
     "novelty_mass",
+    "far_novelty",
     "cluster_share",
     "share_hellinger",
     "global_novelty",
@@ -31,7 +32,7 @@ _PRIORITY = (
 )
 
 # The statistics a scan advances; saved before a tentative scan and restored after it.
-_SCANNERS = ("_novelty", "_qe", "_share", "_rate", "_hellinger", "_mass", "_birth")
+_SCANNERS = ("_novelty", "_qe", "_share", "_rate", "_far", "_hellinger", "_mass", "_birth")
 
 
 class DriftMonitor(Snapshot, DriftDetector):
@@ -62,6 +63,17 @@ class DriftMonitor(Snapshot, DriftDetector):
       shows a new cluster this way; a neuron grown inside a covered region joins its
       neighbours' cluster and is no evidence. It reports a ``new_cluster`` named by the born
       neuron and its cluster at that record.
+    * **far novelty** - the rate of records that land far outside the map (novelty above
+      ``far``: farther from their winner than ``far`` times its radius), against its learned
+      rate plus ``new_share`` (``RateCUSUM``). A settled map's own tail records lie just
+      outside a radius and almost never beyond twice it; the records of a new cluster, until
+      the map has grown neurons for them, all do. The test pools the whole map, so it sees a
+      new region however its records split between the neurons nearest to it, and it needs no
+      cluster id: it is usually the first to see a new cluster, within a few hundred records
+      at a 2% share. It reports a ``new_cluster`` named by the neurons that won those records
+      in the batch (the clusters they belong to). A cluster that jumps into empty space is
+      seen this way too, as a new cluster at its new place (its old place empties more
+      slowly than its records arrive at the new one).
 
     and the map as a whole second:
 
@@ -75,7 +87,7 @@ class DriftMonitor(Snapshot, DriftDetector):
     data: at most one in ``exp(threshold)`` observations per CUSUM (Wald), ``alpha`` per
     Hellinger window, and the novelty-mass and neuron-birth families as a whole one in
     ``exp(threshold)`` records each. With the defaults (``threshold = 16``, ``alpha = 1e-4`` per
-    1,000 records) and ``K`` clusters, that is about ``(2K + 4) * 1.1e-7 + 2e-7`` alarms per
+    1,000 records) and ``K`` clusters, that is about ``(2K + 5) * 1.1e-7 + 2e-7`` alarms per
     record: 0.3 per 100,000
     records for ten clusters, within a budget of one per 100,000 with room for the error of the
     learned references. One drift gives one event: once any detector fires the monitor emits a typed
@@ -115,6 +127,8 @@ class DriftMonitor(Snapshot, DriftDetector):
         Shares below this are not tested for decrease.
     new_share
         Share at which a newly appeared cluster (or novel mass at one neuron) is reported.
+    far
+        Novelty above which a record lies far outside the map (see *far novelty*).
     window
         Records per Hellinger window.
     alpha
@@ -174,6 +188,7 @@ class DriftMonitor(Snapshot, DriftDetector):
         horizon: int = 20000,
         min_share: float = 0.005,
         new_share: float = 0.01,
+        far: float = 2.0,
         window: int = 1000,
         alpha: float = 1e-4,
         min_distance: float = 0.05,
@@ -191,6 +206,7 @@ class DriftMonitor(Snapshot, DriftDetector):
         self.horizon = horizon
         self.min_share = min_share
         self.new_share = new_share
+        self.far = far
         self.window = window
         self.alpha = alpha
         self.min_distance = min_distance
@@ -214,6 +230,16 @@ class DriftMonitor(Snapshot, DriftDetector):
         )
         self._rate = RateCUSUM(
             ratio=self.ratio, threshold=self.threshold, warmup=self.warmup, horizon=self.horizon
+        )
+        # Far records are rare in control; the floor of their rate caps the evidence of one at
+        # log(101) = 4.6, so that no fewer than four far records raise an alarm.
+        self._far = RateCUSUM(
+            ratio=self.ratio,
+            rise=self.new_share,
+            threshold=self.threshold,
+            warmup=self.warmup,
+            horizon=self.horizon,
+            min_rate=self.new_share / 100,
         )
         self._hellinger = HellingerShift(
             window=self.window, alpha=self.alpha, min_distance=self.min_distance
@@ -325,6 +351,7 @@ class DriftMonitor(Snapshot, DriftDetector):
             units, first = np.unique(keys[placed], return_index=True)
             self._hellinger._regroup(units.tolist(), cluster[placed][first].tolist())
         inputs = _Batch(slots, distance, novelty, novelty > 1.0, keys, self._n, neuron_slots)
+        inputs.far = np.ascontiguousarray(novelty > self.far)
         inputs.neuron = neuron
         inputs.birth_slots = birth_slots
         inputs.share_slots = share_slots
@@ -454,6 +481,7 @@ class DriftMonitor(Snapshot, DriftDetector):
                 self._share, batch.share_slots, start, stop, offset, quiet
             ),
             "global_novelty": self._rate._scan(batch.novel, start, stop, offset, quiet),
+            "far_novelty": self._far._scan(batch.far, start, stop, offset, quiet),
             "share_hellinger": self._hellinger._scan(batch.ids, start, stop, offset, quiet),
         }
 
@@ -502,6 +530,21 @@ class DriftMonitor(Snapshot, DriftDetector):
             evidence = {
                 "observed_share": self._birth.observed(),
                 "reference_share": 0.1 * self.new_share,
+            }
+        elif detector == "far_novelty":
+            statistic = self._far.statistic
+            run = slice(max(at + 1 - self._far.run_length, 0), at + 1)
+            neurons, slots, far_share = _far_winners(batch, run)
+            # The cluster taking most far records gets almost nothing else: it moved away
+            # from its neurons. Otherwise records arrive where the map had no cluster.
+            kind = "moved_cluster" if far_share >= 0.5 else "new_cluster"
+            if kind == "moved_cluster":
+                neurons, slots = (), slots[:1]
+            evidence = {
+                "reference_rate": self._far.rate,
+                "observed_rate": self._far.observed(),
+                "far_novelty": self.far,
+                "far_share_of_cluster": far_share,
             }
         elif detector == "cluster_share":
             table = self._share._table
@@ -574,6 +617,7 @@ class DriftMonitor(Snapshot, DriftDetector):
             self._qe.clear(0)
         self._share._table.restart()
         self._rate._restart()
+        self._far._restart()
         self._hellinger._restart()
 
     # -- check-suite hooks ---------------------------------------------------------------------
@@ -607,5 +651,22 @@ class _Batch:
         self.distance = distance
         self.novelty = novelty
         self.novel = np.ascontiguousarray(novel)
+        self.far = self.novel
         self.ids = ids
         self.offset = offset
+
+
+def _far_winners(batch: _Batch, run: slice) -> tuple[tuple, list, float]:
+    """Where the far records of ``run`` (batch positions) touch the map: their winners and
+    clusters (slots), most far records first, and the share of far records among all the
+    run's records of the first cluster."""
+    far, slots = batch.far[run], batch.slots[run]
+    ids, counts = np.unique(slots[far], return_counts=True)
+    ranked = ids[np.argsort(-counts, kind="stable")].tolist()
+    far_share = float(np.max(counts) / np.count_nonzero(slots == ranked[0]))
+    if batch.neuron is None:
+        return (), ranked, far_share
+    winners = batch.neuron[run][far]
+    ids, counts = np.unique(winners[winners >= 0], return_counts=True)
+    neurons = tuple(int(i) for i in ids[np.argsort(-counts, kind="stable")])
+    return neurons, ranked, far_share

@@ -23,7 +23,8 @@ class RateCUSUM(Snapshot, DriftDetector):
 
     The in-control rate is learned: a running mean over the first records after a (re)start,
     then an exponentially weighted mean with memory ``horizon``. A one-sided Bernoulli CUSUM
-    tests it against ``ratio`` times that rate, using the upper confidence bound of the estimate
+    tests it against ``ratio`` times that rate (or that rate plus ``rise``, if higher), using
+    the upper confidence bound of the estimate
     (never below ``min_rate``) as the in-control rate so that estimation error does not become
     false alarms; the in-control run length is at least ``exp(threshold)`` records. The reference
     is frozen while the statistic is high, and learned again from scratch after an alarm.
@@ -32,6 +33,9 @@ class RateCUSUM(Snapshot, DriftDetector):
     ----------
     ratio
         Factor of rate increase to detect.
+    rise
+        Smallest absolute rate increase to detect (for an event that is rare in control, a
+        factor alone would test for a rise too small to matter).
     threshold
         CUSUM decision threshold (log-likelihood ratio units).
     warmup
@@ -66,6 +70,7 @@ class RateCUSUM(Snapshot, DriftDetector):
     def __init__(
         self,
         ratio: float = 2.0,
+        rise: float = 0.0,
         threshold: float = 16.0,
         warmup: int = 2000,
         horizon: int = 20000,
@@ -73,6 +78,7 @@ class RateCUSUM(Snapshot, DriftDetector):
     ):
         super().__init__()
         self.ratio = ratio
+        self.rise = rise
         self.threshold = threshold
         self.warmup = warmup
         self.horizon = horizon
@@ -92,6 +98,11 @@ class RateCUSUM(Snapshot, DriftDetector):
     @property
     def statistic(self) -> float:
         return float(self._state[2])
+
+    @property
+    def run_length(self) -> int:
+        """Records since the statistic last left zero (0 when it is at zero)."""
+        return int(self._state[3])
 
     def observed(self) -> float:
         """Event rate over the CUSUM run (the records since the statistic last left zero)."""
@@ -115,6 +126,7 @@ class RateCUSUM(Snapshot, DriftDetector):
             offset,
             quiet_until,
             self.ratio,
+            self.rise,
             self.threshold,
             self.warmup,
             self.horizon,
@@ -135,6 +147,7 @@ class RateCUSUM(Snapshot, DriftDetector):
     def _unit_test_params(cls):
         yield {}
         yield {"ratio": 3.0, "warmup": 500, "horizon": 5000}
+        yield {"rise": 0.01, "warmup": 500}
 
     @classmethod
     def _check_stream(cls, rng: np.random.Generator, n: int) -> list[bool]:
@@ -142,7 +155,9 @@ class RateCUSUM(Snapshot, DriftDetector):
 
 
 @njit(cache=True)
-def _scan(bits, start, stop, offset, quiet_until, ratio, threshold, warmup, horizon, min_rate, st):
+def _scan(
+    bits, start, stop, offset, quiet_until, ratio, rise, threshold, warmup, horizon, min_rate, st
+):
     for i in range(start, stop):
         bit = bits[i]
         hit = 1.0 if bit else 0.0
@@ -151,8 +166,9 @@ def _scan(bits, start, stop, offset, quiet_until, ratio, threshold, warmup, hori
             st[2] = 0.0
         elif st[1] > warmup:
             p_null = max(upper_bound(st[0], min(st[1], horizon), 2.0), min_rate)
-            if ratio * p_null < 0.999:
-                st[2] = max(0.0, st[2] + bernoulli_llr(bit, p_null, ratio * p_null))
+            p_alt = max(ratio * p_null, p_null + rise)
+            if p_alt < 0.999:
+                st[2] = max(0.0, st[2] + bernoulli_llr(bit, p_null, p_alt))
         if st[2] > 0.0:
             st[3] += 1.0
             st[4] += hit

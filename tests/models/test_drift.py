@@ -266,12 +266,13 @@ def _feed_neurons(monitor, cluster, distance, novelty, neuron, batch=1000):
 
 
 def test_golden_new_cluster_absorbed_by_one_neuron():
-    # From record 30,000 a new 2% cluster arrives at neuron 207 of cluster 20, novel: no
-    # cluster id, share or cluster-wide distance moves enough, the novelty mass does.
+    # From record 30,000 a new 2% cluster arrives at neuron 207 of cluster 20, novel but near
+    # (as when the neuron widens to absorb it): no cluster id, share or cluster-wide distance
+    # moves enough, nor does the rate of far records; the novelty mass does.
     n = 50_000
     cluster, distance, novelty, neuron = _map_output_with_neurons(7, n)
     new = (np.arange(n) >= 30_000) & (np.random.default_rng(70).random(n) < 0.02)
-    cluster[new], neuron[new], novelty[new] = 20, 207, 4.0
+    cluster[new], neuron[new], novelty[new] = 20, 207, 1.5
     events = _feed_neurons(DriftMonitor(), cluster, distance, novelty, neuron)
     first = events[0]
     assert (first.kind, first.clusters, first.neurons) == ("new_cluster", (20,), (207,))
@@ -280,6 +281,39 @@ def test_golden_new_cluster_absorbed_by_one_neuron():
     assert first.evidence["reference_qe_mean"] == pytest.approx(np.mean(distance[:30_000]), 0.1)
     without = _feed(DriftMonitor(), cluster, distance, novelty)  # no neuron ids: not seen
     assert all(e.index > 31_000 for e in without)
+
+
+def test_golden_new_cluster_far_outside_the_map():
+    # From record 30,000 a new 2% cluster arrives far outside the map, its records won by the
+    # two nearest neurons (207 of cluster 20, 113 of cluster 10): the rate of far records
+    # sees it within 143 records and names both neurons, the one with more of them first.
+    n = 50_000
+    cluster, distance, novelty, neuron = _map_output_with_neurons(7, n)
+    rng = np.random.default_rng(70)
+    new = (np.arange(n) >= 30_000) & (rng.random(n) < 0.02)
+    nearer = rng.random(n) < 0.6
+    neuron[new] = np.where(nearer[new], 207, 113)
+    cluster[new] = np.where(nearer[new], 20, 10)
+    novelty[new] = rng.uniform(3.0, 6.0, new.sum())
+    [first] = _feed_neurons(DriftMonitor(), cluster, distance, novelty, neuron)
+    assert (first.kind, first.detector) == ("new_cluster", "far_novelty")
+    assert (first.index, first.neurons, first.clusters) == (30_143, (113, 207), (10, 20))
+    assert first.evidence["reference_rate"] < 1e-3  # nothing was far before the drift
+    # Without winner ids the same records are seen at the same place, named by clusters.
+    [alone] = _feed(DriftMonitor(), cluster, distance, novelty)
+    assert (alone.index, alone.neurons, alone.clusters) == (first.index, (), (10, 20))
+
+
+def test_golden_cluster_moved_far_from_its_neurons():
+    # From record 30,000 cluster 40 (2%) lands far from its own neurons: its records are far
+    # and nearly nothing else of it is left, so it moved (it was not a new cluster beside it).
+    n = 50_000
+    cluster, distance, novelty, neuron = _map_output_with_neurons(7, n)
+    moved = (np.arange(n) >= 30_000) & (cluster == 40)
+    novelty[moved] = np.random.default_rng(71).uniform(3.0, 6.0, moved.sum())
+    [first] = _feed_neurons(DriftMonitor(), cluster, distance, novelty, neuron)
+    assert (first.kind, first.detector, first.index) == ("moved_cluster", "far_novelty", 30_146)
+    assert (first.clusters, first.neurons) == ((40,), ())
 
 
 def test_no_event_with_neurons_on_long_stationary_stream():
