@@ -388,14 +388,21 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
 
         For the given neuron ids (``None`` = all), the hit count is cut to at most 10, so the
         decayed learning rate ``1 / hits`` goes back up to 0.1 and the neurons follow the new
-        concept quickly; among them, neurons idle for more than 100 records and more than 4 of
-        their own mean intervals between wins are removed (what used to win there has gone).
+        concept quickly (their age is cut in proportion, so the share of the stream they win,
+        which merging weighs them by, is unchanged); among them, neurons idle for more than 100
+        records and more than 4 of their own mean intervals between wins are removed (what used
+        to win there has gone).
         Then hierarchical merging runs again.
         """
         alive = self._alive.copy()
         chosen = alive if neurons is None else alive & np.isin(self._ids, np.asarray(neurons))
-        self._hits[chosen] = np.minimum(self._hits[chosen], 10.0)
         step = self._counters[K.STEP]
+        cut = np.minimum(self._hits, 10.0)
+        # Merging weighs a neuron by its wins per record of age; shortening the age with the
+        # count keeps that share, so a re-learning neuron is not mistaken for a sparse one.
+        age = (step - self._born) * cut / np.maximum(self._hits, 1.0)
+        self._born[chosen] = step - np.ceil(age[chosen]).astype(np.int64)
+        self._hits[chosen] = cut[chosen]
         idle = step - self._last
         interval = (self._last - self._born) / np.maximum(self._hits, 1.0)
         stale = chosen & (idle > 100) & (idle > 4.0 * interval)
