@@ -150,6 +150,22 @@ def test_adapt_raises_learning_rates_and_re_merges():
     assert sgm.n_neurons >= 1
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_adapting_a_settled_cluster_keeps_the_clustering(seed):
+    # Adapting cuts hit counts (faster learning); merging must not read that as a sparse
+    # region and re-cut the map: the same records keep their clusters.
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [0.0, 10.0, 0.0]])
+    y = rng.choice(3, 30_000, p=[0.6, 0.38, 0.02])
+    X = centres[y] + rng.normal(size=(30_000, 3))
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X[:20_000])
+    before = sgm.predict_many(X[20_000:])
+    largest = sgm.predict_many(centres[:1])[0]
+    sgm.adapt(sgm.neuron_ids[sgm.neuron_clusters == largest])
+    assert np.mean(sgm.predict_many(X[20_000:]) == before) > 0.995
+
+
 def test_rejects_an_impossible_cap():
     with pytest.raises(ValueError):
         SelfGrowthMap(max_neurons=0)
