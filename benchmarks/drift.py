@@ -10,8 +10,8 @@ Per stream and detector: drifts detected, median detection delay (records), fals
 100,000 records, extra alarms raised for a drift already detected, and (ours) the records and
 event-time seconds until the affected region's QE was back within its pre-drift band.
 
-    python benchmarks/drift.py                 # full run, markdown table on stdout
-    python benchmarks/drift.py --quick         # smaller, for a smoke test
+    python -m benchmarks.drift                 # full run, markdown table on stdout
+    python -m benchmarks.drift --quick         # smaller, for a smoke test
 """
 
 from __future__ import annotations
