@@ -332,8 +332,8 @@ class DriftMonitor(Snapshot, DriftDetector):
         if len(distance) != n or len(novelty) != n:
             raise ValueError("cluster, distance and novelty must have the same length")
         times = None if event_time is None else np.asarray(event_time, dtype=np.float64)
-        slots = self._share._slots(cluster)
-        self._novelty.ensure(len(self._share._slot_of))
+        slots = self._share._slots(cluster, on_reuse=self._novelty.clear)
+        self._novelty.ensure(len(self._share._ids))
         neuron_slots = birth_slots = None
         share_slots, keys = slots, cluster
         if neuron is not None:
@@ -446,8 +446,8 @@ class DriftMonitor(Snapshot, DriftDetector):
         if len(placed) == 0:
             return
         involved = np.unique(np.concatenate([old[moved], new[moved]]))
-        slots = self._share._slots(involved)
-        self._novelty.ensure(len(self._share._slot_of))
+        slots = self._share._slots(involved, on_reuse=self._novelty.clear)
+        self._novelty.ensure(len(self._share._ids))
         for cluster, slot in zip(involved.tolist(), slots.tolist(), strict=True):
             members = int(np.count_nonzero(placed == cluster))
             self._share._table.rebase(slot, members / len(placed), float(len(placed)))

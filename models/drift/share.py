@@ -18,6 +18,9 @@ from models.drift._common import (
 
 __all__ = ["ShareCUSUM"]
 
+# Slot of no cluster (any int64 may be a cluster id, -1 included).
+_FREE = np.iinfo(np.int64).min
+
 # Directions of a share alarm, as stored in ``_ShareTable.fired``.
 UP, DOWN, NEW = 1, 2, 3
 
@@ -39,6 +42,12 @@ class ShareCUSUM(Snapshot, DriftDetector):
 
     The detector is armed ``warmup`` records after a start; after an alarm every reference is
     learned again from scratch (all shares may have changed together).
+
+    A cluster id silent for ``horizon`` records is forgotten (a cluster that vanishes is found
+    long before that: its share falls from ``min_share`` or more); if it comes back, it is
+    fresh. Its slot is reused by the next new id, so the memory and the time per record stay
+    bounded by the ids seen within the last ``horizon`` records, however many ids a map running
+    for months creates and abandons as it re-merges.
 
     Parameters
     ----------
@@ -104,7 +113,7 @@ class ShareCUSUM(Snapshot, DriftDetector):
         super()._reset()
         self._table = _ShareTable()
         self._slot_of: dict = {}
-        self._ids = np.zeros(0, dtype=np.int64)
+        self._ids = np.zeros(0, dtype=np.int64)  # slot -> cluster id, _FREE when free
         self._seen = 0
         self._last = None
 
@@ -131,17 +140,37 @@ class ShareCUSUM(Snapshot, DriftDetector):
             on_alarm,
         )
 
-    def _slots(self, ids: np.ndarray) -> np.ndarray:
+    def _slots(self, ids: np.ndarray, on_reuse=None) -> np.ndarray:
+        """Slots of a batch of cluster ids; ``on_reuse(slot)`` is told of every slot a new id
+        takes over from a forgotten one (so that tables kept beside this one forget it too)."""
+        self._table.ensure(len(self._ids))
+        silent = self._table.silent(self.horizon)[: len(self._ids)]
+        forgotten = np.flatnonzero((self._ids != _FREE) & silent)
+        for slot in forgotten.tolist():
+            del self._slot_of[int(self._ids[slot])]
+            self._ids[slot] = _FREE
+            self._table.forget(slot)
         unique, inverse = np.unique(ids, return_inverse=True)
+        fresh = sum(1 for cluster in unique.tolist() if cluster not in self._slot_of)
+        free = np.flatnonzero(self._ids == _FREE)
+        if len(free) < fresh:
+            self._ids = grown(self._ids, len(self._ids) + fresh - len(free), _FREE)
+            free = np.flatnonzero(self._ids == _FREE)
+        free = free.tolist()[::-1]
         codes = np.empty(len(unique), dtype=np.int64)
+        taken = []
         for k, cluster in enumerate(unique.tolist()):
             slot = self._slot_of.get(cluster)
             if slot is None:
-                slot = self._slot_of[cluster] = len(self._slot_of)
-                self._ids = grown(self._ids, slot + 1, -1)
+                slot = free.pop()
+                self._slot_of[cluster] = slot
                 self._ids[slot] = cluster
+                taken.append(slot)
+                if on_reuse is not None and slot < len(self._table.active):
+                    on_reuse(slot)
             codes[k] = slot
-        self._table.ensure(len(self._slot_of))
+        self._table.ensure(len(self._ids))
+        self._table.last[taken] = self._table.clock[0]  # silent from now on, not from before
         return codes[inverse]
 
     def _get_state(self) -> dict:
@@ -176,13 +205,16 @@ class _ShareTable:
         self.hits_up = np.zeros(0)
         self.run_down = np.zeros(0)
         self.hits_down = np.zeros(0)
+        self.last = np.zeros(0, dtype=np.int64)  # clock at the slot's last record
         self.age = np.zeros(1, dtype=np.int64)
+        self.clock = np.zeros(1, dtype=np.int64)  # records since the start, never restarted
         self.fired_slot = -1
         self.fired_direction = 0
 
     def ensure(self, n_slots: int) -> None:
         for name in ("active", "fresh"):
             setattr(self, name, grown(getattr(self, name), n_slots, 0))
+        self.last = grown(self.last, n_slots, self.clock[0])
         for name in ("rate", "seen", "up", "down", "run_up", "hits_up", "run_down", "hits_down"):
             setattr(self, name, grown(getattr(self, name), n_slots, 0.0))
 
@@ -211,11 +243,26 @@ class _ShareTable:
             self.hits_up,
             self.run_down,
             self.hits_down,
+            self.last,
             self.age,
+            self.clock,
             fired,
         )
         self.fired_slot, self.fired_direction = int(fired[0]), int(fired[1])
         return hit
+
+    def forget(self, slot: int) -> None:
+        """Clear ``slot`` for another cluster (also one re-labelling left without records)."""
+        _forget(slot, *self._columns())
+        self.fresh[slot] = 0
+
+    def _columns(self) -> tuple:
+        return (self.active, self.rate, self.seen, self.up, self.down, self.run_up,
+                self.hits_up, self.run_down, self.hits_down)  # fmt: skip
+
+    def silent(self, horizon: int) -> np.ndarray:
+        """Per slot: no record for more than ``horizon`` records (the scan has cleared it)."""
+        return self.clock[0] - self.last > horizon
 
     def observed(self, slot: int, direction: int) -> float:
         """Share observed over the CUSUM run that led to the last alarm."""
@@ -281,15 +328,19 @@ def _scan(
     hits_up,
     run_down,
     hits_down,
+    last,
     age,
+    clock,
     fired,
 ):
     n_slots = active.shape[0]
     for i in range(start, stop):
+        clock[0] += 1
         c = slots[i]
         if c < 0:
             continue  # a record the map could not place is no trial of any cluster's share
         age[0] += 1
+        last[c] = clock[0]
         if active[c] == 0:
             active[c] = 1
             fresh[c] = 1 if age[0] > warmup else 0
@@ -297,6 +348,9 @@ def _scan(
         first = -1
         for s in range(n_slots):
             if active[s] == 0:
+                continue
+            if clock[0] - last[s] > horizon:
+                _forget(s, active, rate, seen, up, down, run_up, hits_up, run_down, hits_down)
                 continue
             bit = s == c
             seen[s] += 1.0
@@ -345,3 +399,17 @@ def _scan(
                 fired[1] = 2
             return i
     return -1
+
+
+@njit(cache=True)
+def _forget(s, active, rate, seen, up, down, run_up, hits_up, run_down, hits_down):
+    """A cluster silent for ``horizon`` records: if it comes back, it is a new one."""
+    active[s] = 0
+    rate[s] = 0.0
+    seen[s] = 0.0
+    up[s] = 0.0
+    down[s] = 0.0
+    run_up[s] = 0.0
+    hits_up[s] = 0.0
+    run_down[s] = 0.0
+    hits_down[s] = 0.0

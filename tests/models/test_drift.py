@@ -343,6 +343,28 @@ def test_novelty_mass_retires_silent_neurons():
     assert len(detector._slot_of) <= 100 and len(detector._ids) <= 128
 
 
+def test_share_cusum_forgets_silent_clusters():
+    # A map re-merging for months creates cluster ids and abandons them: the detector's table,
+    # and its time per record, must stay bounded by the ids of the last ``horizon`` records.
+    rng = np.random.default_rng(4)
+    detector = ShareCUSUM(horizon=2000, warmup=500)
+    for phase in range(30):
+        detector.update_many(phase * 4 + rng.integers(0, 4, 5000))
+    assert len(detector._slot_of) <= 8 and len(detector._ids) <= 16
+
+
+def test_monitor_state_stays_bounded_when_cluster_ids_churn():
+    rng = np.random.default_rng(6)
+    monitor = DriftMonitor(horizon=2000, warmup=500)
+    sizes = []
+    for phase in range(30):
+        cluster = phase * 4 + rng.integers(0, 4, 5000)
+        distance = rng.gamma(4.0, 0.25, 5000)
+        monitor.update_many(cluster, distance, distance / 2)
+        sizes.append(len(json.dumps(monitor.to_dict())))
+    assert sizes[-1] <= 1.2 * sizes[9]
+
+
 def test_monitor_keeps_only_recent_events():
     monitor = DriftMonitor(history=2, cooldown=100, warmup=500)
     rng = np.random.default_rng(5)
