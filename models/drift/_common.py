@@ -62,6 +62,60 @@ def alarms_in_batch(detector, n: int, scan, on_alarm) -> np.ndarray:
     return np.asarray(alarms, dtype=np.int64)
 
 
+# Slot of no id (any int64, -1 included, may be an id).
+FREE = np.iinfo(np.int64).min
+
+
+class IdSlots:
+    """The id -> slot table of a per-id detector: ids come and go, their slots are reused.
+
+    ``assign`` gives every id of a batch its slot; an id not in the table takes a free slot
+    (the table grows when none is left) and is listed as *taken*, so that the detector clears
+    that slot's statistics. ``release`` frees the slots of ids the detector has forgotten. The
+    detector's per-slot arrays follow ``len(table)``, its capacity.
+    """
+
+    def __init__(self):
+        self.ids = np.zeros(0, dtype=np.int64)  # slot -> id, FREE when free
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def used(self) -> np.ndarray:
+        return self.ids != FREE
+
+    def slot_of(self) -> dict:
+        return {int(i): s for s, i in enumerate(self.ids.tolist()) if i != FREE}
+
+    def slot(self, id_: int) -> int | None:
+        return self.slot_of().get(int(id_))
+
+    def release(self, slots) -> None:
+        self.ids[slots] = FREE
+
+    def assign(self, ids: np.ndarray, skip_negative: bool = False) -> tuple:
+        """``(slot of every id, slots taken by new ids)``; with ``skip_negative`` negative ids
+        (no id) get slot -1 and take none."""
+        unique, inverse = np.unique(ids, return_inverse=True)
+        slot_of = self.slot_of()
+        fresh = [i for i in unique.tolist() if i not in slot_of and not (skip_negative and i < 0)]
+        free = np.flatnonzero(self.ids == FREE)
+        if len(free) < len(fresh):
+            self.ids = grown(self.ids, len(self.ids) + len(fresh) - len(free), FREE)
+            free = np.flatnonzero(self.ids == FREE)
+        taken = free[: len(fresh)]
+        self.ids[taken] = fresh
+        slot_of.update(zip(fresh, taken.tolist(), strict=True))
+        codes = np.array([slot_of.get(i, -1) for i in unique.tolist()], dtype=np.int64)
+        return codes[inverse], taken
+
+    def _get_state(self) -> dict:
+        return {"ids": self.ids.copy()}
+
+    def _set_state(self, state: dict) -> None:
+        self.ids = np.asarray(state["ids"], dtype=np.int64)
+
+
 def grown(array: np.ndarray, size: int, fill) -> np.ndarray:
     """``array`` extended along its first axis to at least ``size`` rows (capacity doubles)."""
     if array.shape[0] >= size:

@@ -10,6 +10,7 @@ from river.base import DriftDetector
 
 from models.base import Snapshot
 from models.drift._common import (
+    IdSlots,
     alarms_in_batch,
     bernoulli_llr,
     grown,
@@ -103,14 +104,14 @@ class NeuronBirth(Snapshot, DriftDetector):
 
     def _reset(self) -> None:
         super()._reset()
-        self._ids = np.zeros(0, dtype=np.int64)  # neuron slot -> id, -1 when free
+        self._neurons = IdSlots()
         self._born = np.zeros(0, dtype=np.int64)
         self._last = np.zeros(0, dtype=np.int64)
         self._young = np.zeros(0, dtype=np.int8)
         self._stat = np.zeros(0)
         self._run = np.zeros(0)
         self._hits = np.zeros(0)
-        self._cluster_ids = np.zeros(0, dtype=np.int64)  # cluster slot -> id, -1 when free
+        self._clusters = IdSlots()
         self._cluster_last = np.zeros(0, dtype=np.int64)
         self._cluster_old = np.zeros(0, dtype=np.int8)
         self._newest = np.full(1, -1, dtype=np.int64)  # largest neuron id seen
@@ -154,35 +155,27 @@ class NeuronBirth(Snapshot, DriftDetector):
         """
         neuron = np.asarray(neuron, dtype=np.int64)
         cluster = np.asarray(cluster, dtype=np.int64)
-        stale = (self._ids >= 0) & (position - self._last > self.horizon)
-        self._ids[stale] = -1
-        stale = (self._cluster_ids >= 0) & (position - self._cluster_last > self.horizon)
-        self._cluster_ids[stale] = -1
-        slots = self._lookup(neuron, "_ids", ("_born", "_last", "_young", "_stat", "_run", "_hits"))
-        cluster_slots = self._lookup(cluster, "_cluster_ids", ("_cluster_last", "_cluster_old"))
-        return np.where(neuron >= 0, slots, -1), cluster_slots
+        neurons, clusters = self._neurons, self._clusters
+        silent = position - self._last[: len(neurons)] > self.horizon
+        neurons.release(neurons.used() & silent)
+        silent = position - self._cluster_last[: len(clusters)] > self.horizon
+        clusters.release(clusters.used() & silent)
+        columns = ("_born", "_last", "_young", "_stat", "_run", "_hits")
+        slots = self._lookup(neurons, neuron, columns)
+        cluster_slots = self._lookup(clusters, cluster, ("_cluster_last", "_cluster_old"))
+        return slots, cluster_slots
 
-    def _lookup(self, ids: np.ndarray, table: str, columns: tuple) -> np.ndarray:
-        unique, inverse = np.unique(ids, return_inverse=True)
-        known = getattr(self, table)
-        slot_of = {int(i): s for s, i in enumerate(known.tolist()) if i >= 0}
-        fresh = [i for i in unique.tolist() if i >= 0 and i not in slot_of]
-        free = np.flatnonzero(known == -1)
-        if len(free) < len(fresh):
-            size = len(known) + len(fresh) - len(free)
-            setattr(self, table, grown(known, size, -1))
-            for name in columns:
-                column = getattr(self, name)
-                setattr(self, name, grown(column, size, -1 if column.dtype == np.int64 else 0))
-            known = getattr(self, table)
-            free = np.flatnonzero(known == -1)
-        for i, slot in zip(fresh, free.tolist(), strict=False):
-            slot_of[i] = slot
-            known[slot] = i
-            for name in columns:
-                getattr(self, name)[slot] = -1 if getattr(self, name).dtype == np.int64 else 0
-        codes = np.array([slot_of.get(i, -1) for i in unique.tolist()], dtype=np.int64)
-        return codes[inverse]
+    def _lookup(self, table: IdSlots, ids: np.ndarray, columns: tuple) -> np.ndarray:
+        """Slots of ``ids`` (-1 for none); the ``columns`` of slots taken by new ids start
+        empty."""
+        slots, taken = table.assign(ids, skip_negative=True)
+        for name in columns:
+            column = getattr(self, name)
+            empty = -1 if column.dtype == np.int64 else 0
+            column = grown(column, len(table), empty)
+            column[taken] = empty
+            setattr(self, name, column)
+        return slots
 
     # -- scanning and reactions -----------------------------------------------------------------
 
@@ -198,7 +191,7 @@ class NeuronBirth(Snapshot, DriftDetector):
             self.threshold,
             self.warmup,
             self.horizon,
-            self._ids,
+            self._neurons.ids,
             self._born,
             self._last,
             self._young,
@@ -223,7 +216,7 @@ class NeuronBirth(Snapshot, DriftDetector):
         if len(neurons) == 0:
             return
         young = np.zeros(len(neurons), dtype=bool)
-        at = {int(i): s for s, i in enumerate(self._ids.tolist()) if i >= 0}
+        at = self._neurons.slot_of()
         for k, i in enumerate(neurons.tolist()):
             slot = at.get(i)
             # Not seen yet: born after everything seen (young) or long silent (old).
@@ -231,13 +224,13 @@ class NeuronBirth(Snapshot, DriftDetector):
         unique, inverse = np.unique(clusters, return_inverse=True)
         old = np.zeros(len(unique), dtype=bool)
         np.logical_or.at(old, inverse, ~young)
-        slots = self._lookup(unique, "_cluster_ids", ("_cluster_last", "_cluster_old"))
+        slots = self._lookup(self._clusters, unique, ("_cluster_last", "_cluster_old"))
         self._cluster_old[slots] = old
         self._cluster_last[slots] = position
 
     def fired_neuron(self) -> int:
         """Id of the neuron whose statistic crossed the threshold in the last scan."""
-        return int(self._ids[self._fired[0]])
+        return int(self._neurons.ids[self._fired[0]])
 
     def observed(self) -> float:
         """Share of the stream won by the fired neuron over its CUSUM run."""

@@ -10,6 +10,7 @@ from river.base import DriftDetector
 
 from models.base import Snapshot
 from models.drift._common import (
+    IdSlots,
     alarms_in_batch,
     bernoulli_llr,
     grown,
@@ -113,8 +114,7 @@ class NoveltyMass(Snapshot, DriftDetector):
     def _reset(self) -> None:
         super()._reset()
         self._table = _MassTable()
-        self._slot_of: dict = {}  # neuron id -> slot
-        self._ids = np.zeros(0, dtype=np.int64)  # slot -> neuron id, -1 when free
+        self._neurons = IdSlots()
         self._seen = 0
         self._last = None
 
@@ -135,7 +135,7 @@ class NoveltyMass(Snapshot, DriftDetector):
         offset = self._seen
 
         def on_alarm() -> None:
-            self._last = int(self._ids[self._table.fired[0]])
+            self._last = self.fired_neuron()
             self._restart()
 
         return alarms_in_batch(
@@ -147,24 +147,14 @@ class NoveltyMass(Snapshot, DriftDetector):
 
     def _slots(self, ids: np.ndarray, position: int) -> np.ndarray:
         """Slots for a batch starting at stream ``position``; retired neurons free theirs."""
-        table = self._table
-        retired = np.flatnonzero((self._ids >= 0) & (table.active[: len(self._ids)] == 0))
-        for slot in retired.tolist():
-            self._slot_of.pop(int(self._ids[slot]), None)
-            self._ids[slot] = -1
-        unique, inverse = np.unique(ids, return_inverse=True)
-        fresh = [i for i in unique.tolist() if i not in self._slot_of]
-        free = np.flatnonzero(self._ids == -1)
-        if len(free) < len(fresh):
-            self._ids = grown(self._ids, len(self._ids) + len(fresh) - len(free), -1)
-            free = np.flatnonzero(self._ids == -1)
-        for neuron, slot in zip(fresh, free.tolist(), strict=False):
-            self._slot_of[neuron] = slot
-            self._ids[slot] = neuron
+        table, neurons = self._table, self._neurons
+        table.ensure(len(neurons))
+        neurons.release(np.flatnonzero(neurons.used() & (table.active[: len(neurons)] == 0)))
+        slots, taken = neurons.assign(ids)
+        table.ensure(len(neurons))
+        for slot in taken.tolist():
             table.clear(slot)
-        table.ensure(len(self._ids))
-        codes = np.array([self._slot_of[i] for i in unique.tolist()], dtype=np.int64)
-        return codes[inverse]
+        return slots
 
     def _scan(self, slots, novel, start, stop, offset, quiet_until) -> int:
         return self._table.scan(self, slots, novel, start, stop, offset, quiet_until)
@@ -175,14 +165,15 @@ class NoveltyMass(Snapshot, DriftDetector):
             self._table.restart()
             return
         self._table.stat[:] = 0.0
+        slot_of = self._neurons.slot_of()
         for neuron in neurons:
-            slot = self._slot_of.get(int(neuron))
+            slot = slot_of.get(int(neuron))
             if slot is not None:
                 self._table.clear(slot)
 
     def fired_neuron(self) -> int:
         """Id of the neuron whose statistic crossed the threshold in the last scan."""
-        return int(self._ids[self._table.fired[0]])
+        return int(self._neurons.ids[self._table.fired[0]])
 
     def observed(self) -> float:
         """Share of the stream arriving novel at the fired neuron, over its CUSUM run."""

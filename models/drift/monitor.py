@@ -333,7 +333,7 @@ class DriftMonitor(Snapshot, DriftDetector):
             raise ValueError("cluster, distance and novelty must have the same length")
         times = None if event_time is None else np.asarray(event_time, dtype=np.float64)
         slots = self._share._slots(cluster, on_reuse=self._novelty.clear)
-        self._novelty.ensure(len(self._share._ids))
+        self._novelty.ensure(len(self._share._clusters))
         neuron_slots = birth_slots = None
         share_slots, keys = slots, cluster
         if neuron is not None:
@@ -447,7 +447,7 @@ class DriftMonitor(Snapshot, DriftDetector):
             return
         involved = np.unique(np.concatenate([old[moved], new[moved]]))
         slots = self._share._slots(involved, on_reuse=self._novelty.clear)
-        self._novelty.ensure(len(self._share._ids))
+        self._novelty.ensure(len(self._share._clusters))
         for cluster, slot in zip(involved.tolist(), slots.tolist(), strict=True):
             members = int(np.count_nonzero(placed == cluster))
             self._share._table.rebase(slot, members / len(placed), float(len(placed)))
@@ -490,7 +490,7 @@ class DriftMonitor(Snapshot, DriftDetector):
     def _event(
         self, detector: str, index: int, time: float | None, batch: _Batch, at: int
     ) -> DriftEvent:
-        ids = self._share._ids
+        ids = self._share._clusters.ids
         threshold = self.threshold
         evidence: dict = {}
         neurons: tuple = ()
@@ -573,7 +573,8 @@ class DriftMonitor(Snapshot, DriftDetector):
                 covered += parts[cluster]
                 if covered >= 0.8 * total:
                     break
-            slots = [self._share._slot_of[c] for c in top if c in self._share._slot_of]
+            slot_of = self._share._clusters.slot_of()
+            slots = [slot_of[c] for c in top if c in slot_of]
             evidence = {"hellinger": float(np.sqrt(h2))}
         else:
             kind, slots = "global", []
@@ -606,7 +607,7 @@ class DriftMonitor(Snapshot, DriftDetector):
         self._quiet_until = event.index + 1 + self.cooldown
         self._recent_start = event.index + 1
         for cluster in event.clusters:
-            self._novelty.clear(self._share._slot_of[cluster])
+            self._novelty.clear(self._share._clusters.slot(cluster))
         self._novelty.stat[:] = 0.0
         # Only the neurons the map is told to re-learn change their novel rates; a map-wide
         # reaction changes them all.

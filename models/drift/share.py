@@ -8,6 +8,7 @@ from river.base import DriftDetector
 
 from models.base import Snapshot
 from models.drift._common import (
+    IdSlots,
     alarms_in_batch,
     bernoulli_llr,
     grown,
@@ -17,9 +18,6 @@ from models.drift._common import (
 )
 
 __all__ = ["ShareCUSUM"]
-
-# Slot of no cluster (any int64 may be a cluster id, -1 included).
-_FREE = np.iinfo(np.int64).min
 
 # Directions of a share alarm, as stored in ``_ShareTable.fired``.
 UP, DOWN, NEW = 1, 2, 3
@@ -112,8 +110,7 @@ class ShareCUSUM(Snapshot, DriftDetector):
     def _reset(self) -> None:
         super()._reset()
         self._table = _ShareTable()
-        self._slot_of: dict = {}
-        self._ids = np.zeros(0, dtype=np.int64)  # slot -> cluster id, _FREE when free
+        self._clusters = IdSlots()
         self._seen = 0
         self._last = None
 
@@ -130,7 +127,8 @@ class ShareCUSUM(Snapshot, DriftDetector):
 
         def on_alarm() -> None:
             slot, direction = self._table.fired_slot, self._table.fired_direction
-            self._last = (int(self._ids[slot]), {UP: "up", DOWN: "down", NEW: "new"}[direction])
+            cluster = int(self._clusters.ids[slot])
+            self._last = (cluster, {UP: "up", DOWN: "down", NEW: "new"}[direction])
             self._table.restart()
 
         return alarms_in_batch(
@@ -143,35 +141,21 @@ class ShareCUSUM(Snapshot, DriftDetector):
     def _slots(self, ids: np.ndarray, on_reuse=None) -> np.ndarray:
         """Slots of a batch of cluster ids; ``on_reuse(slot)`` is told of every slot a new id
         takes over from a forgotten one (so that tables kept beside this one forget it too)."""
-        self._table.ensure(len(self._ids))
-        silent = self._table.silent(self.horizon)[: len(self._ids)]
-        forgotten = np.flatnonzero((self._ids != _FREE) & silent)
+        table, clusters = self._table, self._clusters
+        table.ensure(len(clusters))
+        silent = table.silent(self.horizon)[: len(clusters)]
+        forgotten = np.flatnonzero(clusters.used() & silent)
+        clusters.release(forgotten)
         for slot in forgotten.tolist():
-            del self._slot_of[int(self._ids[slot])]
-            self._ids[slot] = _FREE
-            self._table.forget(slot)
-        unique, inverse = np.unique(ids, return_inverse=True)
-        fresh = sum(1 for cluster in unique.tolist() if cluster not in self._slot_of)
-        free = np.flatnonzero(self._ids == _FREE)
-        if len(free) < fresh:
-            self._ids = grown(self._ids, len(self._ids) + fresh - len(free), _FREE)
-            free = np.flatnonzero(self._ids == _FREE)
-        free = free.tolist()[::-1]
-        codes = np.empty(len(unique), dtype=np.int64)
-        taken = []
-        for k, cluster in enumerate(unique.tolist()):
-            slot = self._slot_of.get(cluster)
-            if slot is None:
-                slot = free.pop()
-                self._slot_of[cluster] = slot
-                self._ids[slot] = cluster
-                taken.append(slot)
-                if on_reuse is not None and slot < len(self._table.active):
-                    on_reuse(slot)
-            codes[k] = slot
-        self._table.ensure(len(self._ids))
-        self._table.last[taken] = self._table.clock[0]  # silent from now on, not from before
-        return codes[inverse]
+            table.forget(slot)
+        before = len(clusters)
+        slots, taken = clusters.assign(ids)
+        table.ensure(len(clusters))
+        table.last[taken] = table.clock[0]  # silent from now on, not from before
+        if on_reuse is not None:
+            for slot in taken[taken < before].tolist():
+                on_reuse(slot)
+        return slots
 
     def _get_state(self) -> dict:
         return private_state(self)

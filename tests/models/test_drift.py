@@ -340,7 +340,7 @@ def test_novelty_mass_retires_silent_neurons():
     for phase in range(20):
         neuron = phase * 50 + rng.integers(0, 50, 5000)
         detector.update_many(neuron, rng.gamma(2.0, 0.25, 5000))
-    assert len(detector._slot_of) <= 100 and len(detector._ids) <= 128
+    assert detector._neurons.used().sum() <= 100 and len(detector._neurons) <= 128
 
 
 def test_share_cusum_forgets_silent_clusters():
@@ -350,7 +350,7 @@ def test_share_cusum_forgets_silent_clusters():
     detector = ShareCUSUM(horizon=2000, warmup=500)
     for phase in range(30):
         detector.update_many(phase * 4 + rng.integers(0, 4, 5000))
-    assert len(detector._slot_of) <= 8 and len(detector._ids) <= 16
+    assert detector._clusters.used().sum() <= 8 and len(detector._clusters) <= 16
 
 
 def test_monitor_state_stays_bounded_when_cluster_ids_churn():
@@ -539,4 +539,4 @@ def test_neuron_birth_forgets_silent_ids():
     for phase in range(20):
         neuron = phase * 50 + rng.integers(0, 50, 5000)
         detector.update_many(neuron, neuron // 10)
-    assert len(detector._ids) <= 128 and len(detector._cluster_ids) <= 32
+    assert len(detector._neurons) <= 128 and len(detector._clusters) <= 32
