@@ -63,10 +63,15 @@ class MixedEncoder:
       winsorised to ``mean +- outlier_sigma * std`` (to a robust median / MAD bound while fewer
       than 30 values are known; if more than half the values are equal, the MAD of the others,
       so the rare levels of a discrete field are not taken for outliers), so one ``1e9`` moves
-      the scale by a bounded step; and the output is clipped to ``+-clip``, so one record
-      cannot dominate a distance. The bound and the clip compress a heavy tail (a field like
-      an income): that is the point of them, and it is a choice (a rare extreme value counts
-      as "far", not as "farther than everything else together").
+      the scale by a bounded step; and the output is bounded, so one record cannot dominate a
+      distance: past ``clip / 2`` standard deviations the excess is compressed logarithmically,
+      ``z -> clip / 2 + log(1 + |z| - clip / 2)`` (signed), up to ``+-clip``. The bound and the
+      compression tame a heavy tail (a field like an income, or a count): that is the point of
+      them, and it is a choice (a rare extreme value counts as "far", not as "farther than
+      everything else together"). Compressing instead of cutting keeps the tail in order (with
+      the default ``clip``, 6 and 20 standard deviations out become 6.0 and 7.8, not both 5):
+      where the extremes are the signal, e.g. counts of network connections, they still tell
+      records apart.
     * **categorical**: embedded in at most ``max_dims`` learned coordinates (not a one-hot).
       Each value has a profile: its identity, plus how the other fields are distributed in the
       records where it occurs (other categories, ordinal levels, quintiles of numeric fields),
@@ -121,7 +126,8 @@ class MixedEncoder:
         How far (mean Hellinger distance) the value profiles of a field may move before its
         coordinates are recomputed; 0 recomputes every field at every check.
     clip
-        Bound of a standardised numeric value.
+        Bound of a standardised numeric value; the excess past half of it is compressed
+        logarithmically.
     outlier_sigma
         How many standard deviations a value may lie from the mean before it is winsorised.
     smoothing
@@ -169,7 +175,7 @@ class MixedEncoder:
         max_categories: int = 64,
         refresh_every: int = 1000,
         refresh_tolerance: float = 0.05,
-        clip: float = 5.0,
+        clip: float = 10.0,
         outlier_sigma: float = 4.0,
         smoothing: float = 1.0,
     ):

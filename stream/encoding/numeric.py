@@ -1,4 +1,4 @@
-"""Running robust standardisation of a numeric field: winsorised moments, clipped z-scores.
+"""Running robust standardisation of a numeric field: winsorised moments, bounded z-scores.
 
 A field's moments are ``[count, mean, m2]`` (``m2``: the sum of squared deviations), merged
 batch by batch. See :class:`stream.encoding.MixedEncoder` for why the bounds are what they are.
@@ -57,12 +57,19 @@ def _winsor_bounds(
 
 
 def standardise(moments: list[float], x: np.ndarray, clip: float) -> np.ndarray:
-    """z-scores of ``x`` under ``moments``, clipped to ``+-clip``; ``NaN`` stays ``NaN``."""
+    """z-scores of ``x`` under ``moments``, compressed past ``clip / 2``, bounded by ``clip``.
+
+    The excess over ``clip / 2`` becomes its ``log1p``: a heavy tail keeps its order but cannot
+    dominate a distance. ``NaN`` stays ``NaN``.
+    """
     count, mean, m2 = moments
     std = np.sqrt(m2 / count) if count > 1 else 0.0
     # A constant field (std 0) is centred only: its values are all alike, distance 0.
     z = (x - mean) / std if std > 1e-12 else x - mean
-    return np.clip(z, -clip, clip)
+    knee = clip / 2.0
+    size = np.abs(z)
+    compressed = np.minimum(size, knee) + np.log1p(np.maximum(size - knee, 0.0))
+    return np.sign(z) * np.minimum(compressed, clip)
 
 
 def quintile_codes(z: np.ndarray) -> np.ndarray:
