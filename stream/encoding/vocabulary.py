@@ -36,7 +36,11 @@ class Vocabulary:
         self.values = list(values)
         self.limit = limit
         self._lookup = {v: i for i, v in enumerate(self.values)}
-        self._byte_table: _ByteCodes | None = None  # derived from _lookup, rebuilt on change
+        # Derived from _lookup, rebuilt on change: value -> its code as one byte, exactly (a
+        # plain dict, looked up twice as fast as a subclass) and with a default for any other
+        # value, used once a batch has held one.
+        self._byte_table: dict | None = None
+        self._byte_default: _ByteCodes | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -48,7 +52,7 @@ class Vocabulary:
                 return
             value = OTHER
         self._lookup[value] = len(self.values)
-        self._byte_table = None
+        self._byte_table = self._byte_default = None
         self.values.append(value)
 
     def codes(self, raw: Sequence, grow: bool) -> np.ndarray:
@@ -110,15 +114,19 @@ class Vocabulary:
         Converting a Python int to an array element costs about as much as the lookup itself;
         a one-byte ``bytes`` per code, joined, is read by numpy without any conversion.
         """
-        table = self._byte_table
-        if table is None:
-            if len(self._lookup) >= _NO_BYTE:
-                return None
-            table = _ByteCodes((v, bytes((i,))) for v, i in self._lookup.items())
-            table[None] = _NO_BYTE_CODE  # missing: the most common miss, without a call
-            self._byte_table = table
-        if len(raw) < 2:  # itemgetter of one key returns the value, not a tuple
+        if len(raw) < 2 or len(self._lookup) >= _NO_BYTE:  # itemgetter of one key: not a tuple
             return None
-        codes = np.frombuffer(b"".join(itemgetter(*raw)(table)), dtype=np.uint8).astype(np.int64)
+        if self._byte_table is None:
+            self._byte_table = {v: bytes((i,)) for v, i in self._lookup.items()}
+            self._byte_table[None] = _NO_BYTE_CODE  # missing: the most common miss
+        looked_up = None
+        if self._byte_default is None:
+            try:
+                looked_up = itemgetter(*raw)(self._byte_table)
+            except KeyError:  # a new value, or not text: from now on, look up with a default
+                self._byte_default = _ByteCodes(self._byte_table)
+        if looked_up is None:
+            looked_up = itemgetter(*raw)(self._byte_default)
+        codes = np.frombuffer(b"".join(looked_up), dtype=np.uint8).astype(np.int64)
         codes[codes == _NO_BYTE] = -1
         return codes
