@@ -19,6 +19,7 @@ from stream.encoding import categorical
 from stream.encoding.columns import (
     as_floats,
     column_kind,
+    complete_columns,
     features_of,
     field_columns,
     infer_kind,
@@ -314,6 +315,9 @@ class MixedEncoder:
         return n, out
 
     def _extract(self, features: list[Mapping], grow: bool) -> tuple[int, dict[str, np.ndarray]]:
+        complete = self._extract_complete(features, grow)
+        if complete is not None:
+            return complete
         names = list(self._fields)
         raw, complete = field_columns(features, names)
         # A batch whose records all hold exactly the known fields has no new field to look for.
@@ -328,6 +332,24 @@ class MixedEncoder:
             else:
                 out[name] = self._values[name].codes(values, grow=grow and kind == "categorical")
                 self._add_tokens(name)
+        return len(features), out
+
+    def _extract_complete(
+        self, features: list[Mapping], grow: bool
+    ) -> tuple[int, dict[str, np.ndarray]] | None:
+        """:meth:`_extract` of a batch whose records all hold exactly the known fields, with
+        numbers where numbers belong (the common case, read faster); else ``None``."""
+        numeric = [name for name, kind in self._fields.items() if kind == "numeric"]
+        coded = [name for name, kind in self._fields.items() if kind != "numeric"]
+        found = complete_columns(features, numeric, coded)
+        if found is None:
+            return None
+        numbers, raw = found
+        out = {name: numbers[:, j] for j, name in enumerate(numeric)}
+        for name, values in zip(coded, raw, strict=True):
+            grows = grow and self._fields[name] == "categorical"
+            out[name] = self._values[name].codes(values, grow=grows)
+            self._add_tokens(name)
         return len(features), out
 
     def _add_tokens(self, name: str) -> None:
