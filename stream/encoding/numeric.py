@@ -67,9 +67,11 @@ def standardise(moments: list[float], x: np.ndarray, clip: float) -> np.ndarray:
     # A constant field (std 0) is centred only: its values are all alike, distance 0.
     z = (x - mean) / std if std > 1e-12 else x - mean
     knee = clip / 2.0
-    size = np.abs(z)
-    compressed = np.minimum(size, knee) + np.log1p(np.maximum(size - knee, 0.0))
-    return np.sign(z) * np.minimum(compressed, clip)
+    out = np.clip(z, -knee, knee)
+    far = np.abs(z) > knee  # few: compress only those
+    size = np.abs(z[far])
+    out[far] = np.sign(z[far]) * np.minimum(knee + np.log1p(size - knee), clip)
+    return out
 
 
 def quintile_codes(z: np.ndarray) -> np.ndarray:
