@@ -31,6 +31,7 @@ from stream.encoding.numeric import (
     learn_moments,
     quintile_codes,
     standardise,
+    z_scores,
 )
 from stream.encoding.ordinal import ridit_positions
 from stream.encoding.vocabulary import Vocabulary
@@ -426,7 +427,7 @@ class MixedEncoder:
         for j, name in enumerate(order):
             table = np.asarray(self._tokens[name] + [-1], dtype=np.int64)
             if self._fields[name] == "numeric":
-                codes = quintile_codes(standardise(self._stats[name], columns[name], self.clip))
+                codes = quintile_codes(z_scores(self._stats[name], columns[name]))
             else:
                 codes = columns[name]
             tokens[:, j] = table[codes]

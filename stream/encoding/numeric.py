@@ -62,20 +62,26 @@ def standardise(moments: list[float], x: np.ndarray, clip: float) -> np.ndarray:
     The excess over ``clip / 2`` becomes its ``log1p``: a heavy tail keeps its order but cannot
     dominate a distance. ``NaN`` stays ``NaN``.
     """
-    count, mean, m2 = moments
-    std = np.sqrt(m2 / count) if count > 1 else 0.0
-    # A constant field (std 0) is centred only: its values are all alike, distance 0.
-    z = (x - mean) / std if std > 1e-12 else x - mean
+    z = z_scores(moments, x)
     knee = clip / 2.0
     out = np.clip(z, -knee, knee)
-    far = np.abs(z) > knee  # few: compress only those
-    size = np.abs(z[far])
-    out[far] = np.sign(z[far]) * np.minimum(knee + np.log1p(size - knee), clip)
+    far = np.flatnonzero(np.abs(z) > knee)  # usually few: compress only those
+    beyond = z[far]
+    out[far] = np.sign(beyond) * np.minimum(knee + np.log1p(np.abs(beyond) - knee), clip)
     return out
 
 
+def z_scores(moments: list[float], x: np.ndarray) -> np.ndarray:
+    """``(x - mean) / std`` under ``moments``, neither compressed nor bounded."""
+    count, mean, m2 = moments
+    std = np.sqrt(m2 / count) if count > 1 else 0.0
+    # A constant field (std 0) is centred only: its values are all alike, distance 0.
+    return (x - mean) / std if std > 1e-12 else x - mean
+
+
 def quintile_codes(z: np.ndarray) -> np.ndarray:
-    """Which fifth of a standard normal each z-score falls in (0-4); -1 where missing."""
+    """Which fifth of a standard normal each plain z-score (:func:`z_scores`) falls in (0-4);
+    -1 where missing."""
     codes = np.searchsorted(NORMAL_QUINTILES, z)
     codes[np.isnan(z)] = -1
     return codes
