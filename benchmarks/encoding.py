@@ -13,7 +13,10 @@ in batches of 256 to a Self-Growth Map with its default parameters, encoded by
   mean / variance per numeric field, a one-hot column appended when a category first appears.
 
 After the stream, the map labels every record (``predict_many`` on the final encoding) and
-ARI / NMI are computed against the class labels (never used to learn). Every encoder and the
+ARI / NMI are computed against the class labels (never used to learn). The encoders are
+compared pairwise on the same stream orders: per order the difference (a) - (b) (and
+(a) - (b')), its mean over the orders with a 95 % Student t interval, and the verdict "ahead"
+(interval above 0), "behind" (below 0) or "level" (it holds 0). Every encoder and the
 map run with their defaults on every set; nothing is tuned to a set. Same seeds, same stream
 orders (a seeded permutation per seed; the synthetic stream keeps its time order and the seed
 draws a new stream) and the same map seed for the three encoders. Missing values are ``NaN``
@@ -37,7 +40,7 @@ than wall time. Medians over the rounds; "SGM learn / encode" is the median
 of the per-round ratio of the map's time to ``learn_transform_many``'s, "SGM learn / columns"
 the same for ``learn_transform_many``'s columnar twin.
 
-    python -m benchmarks.encoding              # every set, 5 seeds
+    python -m benchmarks.encoding              # every set, 20 stream orders
     python -m benchmarks.encoding --seeds 1 --sets crx synthetic
 """
 
@@ -49,6 +52,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import t as student_t
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from models.cluster import SelfGrowthMap
@@ -90,6 +94,7 @@ BATCH = 256
 THROUGHPUT_BATCH = 10_000
 THROUGHPUT_ROUNDS = 5
 SEED = 20250101
+ORDERS = 20
 
 
 class DataSet:
@@ -324,18 +329,37 @@ def to_columns(records: list[Record], types: dict[str, str]) -> dict:
 ENCODERS = ("(a) MixedEncoder", "(b) one-hot + z, batch-fitted", "(b') one-hot + z, online")
 
 
+def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, str]:
+    """Mean of the paired differences ``a - b``, half-width of its 95 % interval, verdict."""
+    diff = a - b
+    mean = float(diff.mean())
+    half = 0.0
+    if len(diff) > 1:
+        half = float(student_t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff)))
+    verdict = "ahead" if mean - half > 0 else "behind" if mean + half < 0 else "level"
+    return mean, half, verdict
+
+
+def paired_cell(a: np.ndarray, b: np.ndarray) -> str:
+    mean, half, verdict = paired(a, b)
+    return f"{mean:+.3f} ± {half:.3f} | {verdict}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="SGM on mixed data: MixedEncoder vs one-hot + standardisation (batch, online)."
     )
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
-    parser.add_argument("--seeds", type=int, default=5, help="stream orders per set (default 5)")
+    parser.add_argument(
+        "--seeds", type=int, default=ORDERS, help=f"stream orders per set (default {ORDERS})"
+    )
     parser.add_argument("--no-throughput", action="store_true", help="quality columns only")
     args = parser.parse_args(argv)
 
     print("| set | n | fields (num/cat/ord) | classes | encoder | columns | ARI | NMI | clusters |")
     print("| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |")
-    speeds = {}
+    speeds, pairs = {}, {}
+    started = time.perf_counter()
     for name in args.sets:
         data = load(name)
         results: dict[str, list[tuple]] = {label: [] for label in ENCODERS}
@@ -347,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             results[a].append(run_online(data.mixed_encoder(), stream, y, seed))
             results[b].append(run_batch_fitted(data, stream, y, seed))
             results[b_online].append(run_online(OneHotStandardiser(data.types), stream, y, seed))
+        pairs[name] = [np.array(results[label], dtype=float) for label in ENCODERS]
         kinds = list(data.types.values())
         fields = "/".join(str(kinds.count(k)) for k in ("numeric", "categorical", "ordinal"))
         for label in ENCODERS:
@@ -361,6 +386,21 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_throughput:
             print(f"{name}: throughput", file=sys.stderr, flush=True)
             speeds[name] = throughput(data)
+    print()
+    print(f"Quality: {time.perf_counter() - started:.0f} s wall time.")
+    print()
+    print(
+        f"Paired over the {args.seeds} orders: mean difference ± half-width of its 95 % interval."
+    )
+    print()
+    print("| set | ARI (a) - (b) | | NMI (a) - (b) | | ARI (a) - (b') | |")
+    print("| --- | ---: | --- | ---: | --- | ---: | --- |")
+    for name, (a, b, b_online) in pairs.items():
+        print(
+            f"| {name} | {paired_cell(a[:, 0], b[:, 0])} | {paired_cell(a[:, 1], b[:, 1])} "
+            f"| {paired_cell(a[:, 0], b_online[:, 0])} |",
+            flush=True,
+        )
     if speeds:
         print()
         print(

@@ -266,7 +266,20 @@ def test_a_rare_level_of_a_discrete_field_is_not_winsorised_away():
     encoder = MixedEncoder()
     z = encoder.learn_transform_many(records([{"x": v} for v in x]))[:, 0]
     assert z[-3] == pytest.approx((2.0 - np.mean(x)) / np.std(x), rel=0.05)  # a plain z-score
-    assert z[-1] == encoder.clip  # 6.5 standard deviations out: clipped, as any value would be
+    # 6.5 standard deviations out: past half the clip, the excess is compressed.
+    knee, far = encoder.clip / 2, (3.0 - np.mean(x)) / np.std(x)
+    assert z[-1] == pytest.approx(knee + np.log1p(far - knee), rel=0.05)
+
+
+def test_a_heavy_tail_is_compressed_in_order_and_bounded():
+    rng = np.random.default_rng(5)
+    encoder = MixedEncoder()
+    encoder.learn_many(records([{"x": float(v)} for v in rng.normal(0, 1, 2000)]))
+    z = encoder.transform_many(records([{"x": v} for v in (3.0, 6.0, 20.0, 100.0, 1e9)]))[:, 0]
+    assert z[0] == pytest.approx(3.0, abs=0.1)  # within half the clip: a plain z-score
+    assert 5.0 < z[1] < z[2] < z[3] < encoder.clip  # beyond: in order, compressed
+    assert z[2] == pytest.approx(encoder.clip / 2 + np.log1p(20.0 - encoder.clip / 2), abs=0.1)
+    assert z[4] == encoder.clip
 
 
 def test_records_of_several_sources_read_alike_whatever_their_field_order():
@@ -336,3 +349,23 @@ def test_columns_encode_like_records():
     assert np.isnan(only_weight[:, 1:]).all() and np.isfinite(only_weight[:, 0]).all()
     with pytest.raises(ValueError, match="same length"):
         by_column.transform_columns({"weight": np.zeros(2), "noise": (np.zeros(3, int), ["a"])})
+
+
+def test_records_with_exactly_the_known_fields_read_like_any_others():
+    # A batch whose records all hold the known fields takes a shorter way; one record without
+    # fields sends the same records the general way. Both must give the same numbers.
+    rng = np.random.default_rng(6)
+    rows = [
+        {"x": float(v), "n": int(rng.integers(0, 5)), "c": str(rng.choice(["a", "b"]))}
+        for v in rng.normal(0, 1, 300)
+    ]
+    rows[3]["x"], rows[9]["n"] = None, float("inf")
+    short, general = MixedEncoder(), MixedEncoder()
+    short.learn_many(records(rows[:100]))
+    general.learn_many(records(rows[:100]))
+    X = short.learn_transform_many(records(rows))
+    Y = general.learn_transform_many(records([*rows, {}]))[:-1]
+    np.testing.assert_array_equal(X, Y)
+    assert np.isnan(X[3, 0]) and np.isnan(X[9, 1])
+    rows[7]["x"] = "not a number"  # the short way gives up: the general way reads it as missing
+    assert np.isnan(short.transform_many(records(rows[7:8]))[0, 0])
