@@ -28,7 +28,8 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     clusters so that a small cluster beside large ones gets neurons of its own. Every so often
     hierarchical merging (:mod:`models.cluster.merging`) joins the neurons that split one
     cluster, guided by the density gap (a scale-free bimodality ratio) along the map's edges;
-    the clusters are what is left once every merge below ``min_gap`` is applied. ``predict``
+    the clusters are what is left once every merge below ``min_gap`` is applied (a light
+    neuron between heavy ones joins one cluster and never links two). ``predict``
     returns the merged cluster id, stable across re-merges.
 
     **Learning rule** (one record ``x``; distances skip missing features and are rescaled by
