@@ -55,6 +55,10 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       cancel out, while a new dense region (a new or moved cluster) wins three votes within
       a few of its own records. A new neuron's radius equals its distance to the winner; it
       is linked to the winner and the runner-up (and those two to each other) — a triangle.
+      The winner's edge statistics (below) restart: part of its region has just gone to the
+      new neuron, and merging must judge the spread of what the winner wins from now on, not
+      of what it won while it covered both (a neuron that straddled two clusters early in a
+      standardised stream otherwise hides the valley between them for hundreds of records).
       Neurons that share no feature (records of sources with disjoint fields) are never
       linked.
     * *Otherwise learn*: ``n += 1``, rate ``max(2 / (n + 1), min_learning_rate)`` (so a young
