@@ -308,6 +308,10 @@ def _grow(slot, x, s1, dist1, s2, W, alive, hits, dmean, dvar, born, last, ids, 
         counters[NEXT_CLUSTER] += 1
         return
     clusters[slot] = clusters[s1]
+    # Part of the winner's region has just gone to the new neuron: its edge statistics
+    # restart, so merging sees the spread of what it wins from now on.
+    for k in range(ecount.shape[0]):
+        ecount[s1, k] = min(ecount[s1, k], 1.0)
     if dmean[s1] == 0.0 and dvar[s1] == 0.0:
         dmean[s1] = dmean[slot]  # the very first neuron learns its scale from the second
         dvar[s1] = dvar[slot]

@@ -16,7 +16,13 @@ grows with the depth of the valley. It has no length scale, and comparing the va
 against its own density, not washed out by its heavy neighbour's weight.
 
 Edges are merged single-linkage in increasing gap order, and every merge whose gap is below
-``min_gap`` is applied: ``k`` is the number of components left, never given. The default
+``min_gap`` is applied: ``k`` is the number of components left, never given. Light neurons
+take part as *border* neurons (as in DBSCAN): a neuron whose weight is below a quarter of
+its heaviest neighbour's keeps only its lowest-gap edge towards a heavier neighbour, so it
+joins at most one cluster and never links two. Without that, a few records in the sparse
+region between two clusters (typical of few records in many dimensions: wine, 178 records
+in 13 dimensions) grow a light neuron whose thin component shows no valley towards either
+side, and single linkage chains the two clusters through it. The default
 ``min_gap = 3`` is a valley down to a third of the lower side: two equal Gaussians reach it
 when their centres are about 3.7 standard deviations apart (they become bimodal at 2), while
 two neurons tiling one Gaussian blob sit near 1-2.
@@ -197,6 +203,44 @@ def _connect(prototypes: np.ndarray, edges: np.ndarray, alive_rows: np.ndarray) 
     return np.array(added, dtype=np.int64).reshape(-1, 2)
 
 
+def _eligible(
+    edges: np.ndarray, log_gap: np.ndarray, counts: np.ndarray, border_fraction: float
+) -> np.ndarray:
+    """Edges single linkage may use: a border neuron's only through the one edge it owns.
+
+    A light neuron between two heavy ones (a few records in the sparse region between two
+    clusters) has a thin mixture component, so no valley shows on either of its edges, and
+    plain single linkage chains the two clusters through it. A neuron lighter than
+    ``border_fraction`` of its heaviest neighbour is therefore a border neuron. Every neuron
+    owns its lowest-gap edge towards a neighbour at least as heavy as itself. An edge
+    between two non-border neurons is always usable, an edge with a border end only if one
+    of its ends owns it. A path between two heavier neurons through ``m`` border neurons
+    needs ``m + 1`` edges, and the border neurons own at most ``m`` of them, so border
+    neurons attach to one cluster and never connect two. Owning the edge *towards heavier*
+    makes chains of light neurons (young ones, say) climb to a heavy one instead of closing
+    among themselves into a cluster of their own. A light cluster of its own (a 2 % cluster
+    beside a large one) still stays apart: its edges towards the heavy neighbour cross the
+    valley.
+    """
+    if len(edges) == 0:
+        return np.zeros(0, dtype=bool)
+    heaviest = np.zeros(len(counts))
+    np.maximum.at(heaviest, edges[:, 0], counts[edges[:, 1]])
+    np.maximum.at(heaviest, edges[:, 1], counts[edges[:, 0]])
+    border = counts < border_fraction * heaviest
+    up = np.full(len(counts), -1)  # lowest-gap edge towards a neighbour at least as heavy
+    for e in np.argsort(log_gap, kind="stable")[::-1]:  # the lowest gap is written last
+        a, b = edges[e]
+        if counts[b] >= counts[a]:
+            up[a] = e
+        if counts[a] >= counts[b]:
+            up[b] = e
+    own = np.zeros(len(edges), dtype=bool)
+    own[up[up >= 0]] = True
+    a, b = edges[:, 0], edges[:, 1]
+    return (~border[a] & ~border[b]) | own
+
+
 def hierarchical_merge(
     prototypes: np.ndarray,
     counts: np.ndarray,
@@ -205,6 +249,7 @@ def hierarchical_merge(
     variances: np.ndarray | None = None,
     min_gap: float = DEFAULT_MIN_GAP,
     min_weight_fraction: float = 0.1,
+    border_fraction: float = 0.25,
 ) -> Merging:
     """Cluster a map's neurons by density-gap single linkage; k is not given.
 
@@ -230,6 +275,11 @@ def hierarchical_merge(
         clusters, leftovers of a vanished region) do not take part in merging and choosing k:
         their thin mixture components would fake density valleys. Each joins the cluster of
         its nearest full neuron. Rows ``a, b`` of ``sequence`` refer to all neurons.
+    border_fraction
+        A neuron whose count is below this fraction of its heaviest linked neighbour's is a
+        *border* neuron: it joins at most one cluster, through its lowest-gap edge towards a
+        heavier neighbour, and never links two (see :func:`_eligible`). ``sequence`` holds
+        the single-linkage merges over the usable edges.
 
     Examples
     --------
@@ -278,6 +328,8 @@ def hierarchical_merge(
     else:
         log_gap = np.zeros(0)
 
+    eligible = _eligible(edges, log_gap, counts, border_fraction)
+    edges, log_gap = edges[eligible], log_gap[eligible]
     # Single linkage in increasing gap order (stable sort: ties keep edge order).
     order = np.argsort(log_gap, kind="stable")
     parent = list(range(n))

@@ -230,3 +230,18 @@ def test_at_the_cap_a_new_dense_region_recycles_a_redundant_neuron():
     assert np.median(out["novelty"]) < 1.0  # covered by neurons of its own
     assert not np.isin(out["cluster"], list(old)).any()
     assert set(sgm.predict_many(np.array([[0.0, 0.0], [12.0, 0.0]])).tolist()) == old
+
+
+def test_a_light_neuron_between_two_clusters_joins_one_and_links_neither():
+    # Heavy neurons at 0 and 10 with tight members; a light one at 5 whose wide, thin
+    # component shows no valley towards either side.
+    P = np.array([[0.0], [5.0], [10.0]])
+    counts = np.array([100.0, 20.0, 100.0])
+    edges = np.array([[0, 1], [1, 2]])
+    variances = np.array([0.25, 25.0, 0.25])
+    chained = hierarchical_merge(P, counts, edges, variances=variances, border_fraction=0.0)
+    assert chained.n_clusters == 1  # plain single linkage chains them through the light one
+    result = hierarchical_merge(P, counts, edges, variances=variances)
+    assert result.n_clusters == 2
+    assert result.labels[0] != result.labels[2]
+    assert result.labels[1] in (result.labels[0], result.labels[2])
