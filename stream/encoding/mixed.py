@@ -94,19 +94,23 @@ class MixedEncoder:
     **Relevance weights.** A per-value metric alone ties with a one-hot on categorical data:
     summed over the fields, the learned distances are nearly Hamming distances, and every field
     counts alike. But clusters make fields depend on each other, and a field independent of all
-    the others carries no cluster structure, only noise. So each field's output coordinates are
-    multiplied by a weight, its relevance: the mean, over the other fields it co-occurs with, of
-    Cramér's V of their contingency table (over the records holding both; a numeric field
-    enters as its quintiles, and only pairs with a categorical field are counted, the pairs the
-    profiles use), divided by the mean relevance of its group (the fields linked by
-    co-occurrence, in practice one source's fields). A field's share of a squared distance thus
-    goes with the square of its relevance. A field independent of the others gets a weight near
-    0 (its V is sampling noise only, about ``sqrt(levels / records)``); if no field of a group
-    depends on another (every V is 0, as in a full factorial design) the group keeps weight 1,
-    as does a field paired with no other (alone in its source, constant, or in a source without
-    categorical fields). Sources that share no field form separate groups, so the fields of one
-    source never change the weights of another's. The weights are recomputed from the counts
-    at every check for a refresh (below); ``relevance_weights=False`` switches them off.
+    the others carries no cluster structure, only noise. So each categorical field's
+    coordinates are multiplied by a weight, its relevance: the mean, over the other fields it
+    co-occurs with, of Cramér's V of their contingency table (over the records holding both; a
+    numeric field enters as its quintiles), divided by the mean relevance of the categorical
+    fields of its group (the fields linked by co-occurrence, in practice one source's fields). A
+    field's share of a squared distance thus goes with the square of its relevance. Numeric and
+    ordinal fields keep weight 1: the counts hold only the pairs with a categorical field, so
+    their dependence on each other is unknown and their relevance would be judged by the
+    categorical fields alone (3 of 40 fields, say, in a mostly numeric source). A field
+    independent of the others gets a weight near 0 (its V is sampling noise only, about
+    ``sqrt(levels / records)``); if no field of a group depends on another (every V is 0, as
+    in a full factorial design) the group keeps weight 1, as does a field paired with no other
+    (alone in its source, or constant). Sources that share no field form separate groups, so
+    the fields of one source never change the weights of another's. The weights are recomputed
+    from the counts at every check (below) that recomputes a categorical field's coordinates,
+    so, like those, they settle on a stationary stream; ``relevance_weights=False`` switches
+    them off.
 
     A field with a new value gets coordinates at once. Otherwise, every ``refresh_every``
     records (every doubling of the stream while it is shorter), each field is checked, and its
@@ -154,7 +158,7 @@ class MixedEncoder:
     smoothing
         Pseudo-count pulling a rare value's context towards the overall distribution.
     relevance_weights
-        Whether each field's coordinates are scaled by its relevance weight.
+        Whether each categorical field's coordinates are scaled by its relevance weight.
 
     Examples
     --------
@@ -179,9 +183,9 @@ class MixedEncoder:
     >>> {level: round(float(x[0]), 2) for level, x in encoder.embedding("size").items()}
     {'S': -1.12, 'M': -0.37, 'L': 0.75}
     >>> {field: round(weight, 2) for field, weight in encoder.field_weights.items()}
-    {'weight': 1.09, 'colour': 1.43, 'size': 1.15, 'shelf': 0.33}
+    {'weight': 1.0, 'colour': 1.62, 'size': 1.0, 'shelf': 0.38}
     >>> encoder.transform_many([Record("shop", "x", 0, {"weight": 15.0, "size": "S"})]).round(2)
-    array([[ 2.14, -1.28,   nan,   nan,   nan,   nan]])
+    array([[ 1.97, -1.12,   nan,   nan,   nan,   nan]])
 
     References
     ----------
@@ -444,9 +448,12 @@ class MixedEncoder:
         # Early on, every doubling of the data is checked (estimates change fast while counts
         # are small); later, every refresh_every records.
         if self._since_refresh >= min(self.refresh_every, max(self._seen_at_refresh, 1)):
-            self._refresh([name for name in self._fields if self._moved(name)])
-            if self.relevance_weights:
-                self._weights = field_weights(self._cooc, self._tokens)
+            moved = [name for name in self._fields if self._moved(name)]
+            self._refresh(moved)
+            # The counts that moved no categorical field's coordinates move no weight much.
+            if self.relevance_weights and any(self._fields[n] == "categorical" for n in moved):
+                categorical = {n for n, kind in self._fields.items() if kind == "categorical"}
+                self._weights = field_weights(self._cooc, self._tokens, categorical)
             self._seen_at_refresh += self._since_refresh
             self._since_refresh = 0
         elif self._stale:

@@ -10,12 +10,15 @@ import numpy as np
 from stream.encoding.cooccurrence import Cooccurrence
 
 
-def field_weights(cooc: Cooccurrence, tokens: dict[str, list[int]]) -> dict[str, float]:
-    """A weight per field with a defined relevance: its mean Cramér's V with the fields it
-    co-occurs with, divided by the mean of that over its group of co-occurring fields.
+def field_weights(
+    cooc: Cooccurrence, tokens: dict[str, list[int]], weighed: set[str]
+) -> dict[str, float]:
+    """A weight for each field of ``weighed`` with a defined relevance: its mean Cramér's V
+    with the fields it co-occurs with, divided by the mean of that over the weighed fields of
+    its group of co-occurring fields.
 
     A field that co-occurs with no other (alone, constant, or its partners never counted) has
-    no weight; neither has a group whose fields are all independent of each other.
+    no weight; neither have the fields of a group that are all independent of the others.
     """
     names = [name for name, field_tokens in tokens.items() if field_tokens]
     if len(names) < 2:
@@ -25,8 +28,9 @@ def field_weights(cooc: Cooccurrence, tokens: dict[str, list[int]]) -> dict[str,
     relevance = np.where(linked, cramer, 0.0).sum(axis=1) / np.maximum(linked.sum(axis=1), 1)
     weights = {}
     for group in _groups(linked):
-        mean = float(relevance[group].mean())
-        if len(group) > 1 and mean > 0:
+        group = [f for f in group if names[f] in weighed and linked[f].any()]
+        mean = float(relevance[group].mean()) if group else 0.0
+        if mean > 0:
             weights.update({names[f]: float(relevance[f]) / mean for f in group})
     return weights
 
