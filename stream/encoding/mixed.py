@@ -2,8 +2,9 @@
 
 It composes the parts of this package: column extraction (:mod:`.columns`), value codes
 (:mod:`.vocabulary`), robust numeric scaling (:mod:`.numeric`), ordinal ridits
-(:mod:`.ordinal`), co-occurrence counts (:mod:`.cooccurrence`) and categorical coordinates
-(:mod:`.categorical`). See :class:`MixedEncoder` for the method and why.
+(:mod:`.ordinal`), co-occurrence counts (:mod:`.cooccurrence`), categorical coordinates
+(:mod:`.categorical`) and field relevance weights (:mod:`.relevance`). See :class:`MixedEncoder`
+for the method and why.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from stream.encoding.numeric import (
     z_scores,
 )
 from stream.encoding.ordinal import ridit_positions
+from stream.encoding.relevance import field_weights
 from stream.encoding.vocabulary import Vocabulary
 from stream.records import Record
 from stream.schema import SchemaRegistry
@@ -89,6 +91,27 @@ class MixedEncoder:
       plus half of those at it, learned from the stream), centred and scaled by the same rule.
       Order is kept, and two levels are as far apart as the share of records between them.
 
+    **Relevance weights.** A per-value metric alone ties with a one-hot on categorical data:
+    summed over the fields, the learned distances are nearly Hamming distances, and every field
+    counts alike. But clusters make fields depend on each other, and a field independent of all
+    the others carries no cluster structure, only noise. So each categorical field's
+    coordinates are multiplied by a weight, its relevance: the mean, over the other fields it
+    co-occurs with, of Cramér's V of their contingency table (over the records holding both; a
+    numeric field enters as its quintiles), divided by the mean relevance of the categorical
+    fields of its group (the fields linked by co-occurrence, in practice one source's fields). A
+    field's share of a squared distance thus goes with the square of its relevance. Numeric and
+    ordinal fields keep weight 1: the counts hold only the pairs with a categorical field, so
+    their dependence on each other is unknown and their relevance would be judged by the
+    categorical fields alone (3 of 40 fields, say, in a mostly numeric source). A field
+    independent of the others gets a weight near 0 (its V is sampling noise only, about
+    ``sqrt(levels / records)``); if no field of a group depends on another (every V is 0, as
+    in a full factorial design) the group keeps weight 1, as does a field paired with no other
+    (alone in its source, or constant). Sources that share no field form separate groups, so
+    the fields of one source never change the weights of another's. The weights are recomputed
+    from the counts at every check (below) that recomputes a categorical field's coordinates,
+    so, like those, they settle on a stationary stream; ``relevance_weights=False`` switches
+    them off.
+
     A field with a new value gets coordinates at once. Otherwise, every ``refresh_every``
     records (every doubling of the stream while it is shorter), each field is checked, and its
     coordinates are recomputed only if its counts have changed materially since they were last
@@ -134,6 +157,8 @@ class MixedEncoder:
         How many standard deviations a value may lie from the mean before it is winsorised.
     smoothing
         Pseudo-count pulling a rare value's context towards the overall distribution.
+    relevance_weights
+        Whether each categorical field's coordinates are scaled by its relevance weight.
 
     Examples
     --------
@@ -144,20 +169,23 @@ class MixedEncoder:
     ...     group = i % 2
     ...     colour = str(rng.choice(["red", "orange"] if group else ["blue", "teal"]))
     ...     features = {"weight": float(rng.normal(10 * group, 1)), "colour": colour,
-    ...                 "size": "L" if group else str(rng.choice(["S", "M"]))}
+    ...                 "size": "L" if group else str(rng.choice(["S", "M"])),
+    ...                 "shelf": str(rng.choice(["top", "bottom"]))}  # unrelated to the rest
     ...     batch.append(Record("shop", str(i), 0, features))
     >>> X = encoder.learn_transform_many(batch)
     >>> encoder.feature_names
-    ['weight', 'size', 'colour#0', 'colour#1', 'colour#2']
+    ['weight', 'size', 'colour#0', 'colour#1', 'colour#2', 'shelf#0']
     >>> colour = encoder.embedding("colour")
     >>> def distance(a, b):
     ...     return round(float(np.linalg.norm(colour[a] - colour[b])), 2)
     >>> distance("red", "orange"), distance("red", "blue")  # red goes with orange, not blue
-    (1.13, 1.53)
+    (1.2, 1.51)
     >>> {level: round(float(x[0]), 2) for level, x in encoder.embedding("size").items()}
-    {'S': -1.17, 'M': -0.43, 'L': 0.75}
+    {'S': -1.12, 'M': -0.37, 'L': 0.75}
+    >>> {field: round(weight, 2) for field, weight in encoder.field_weights.items()}
+    {'weight': 1.0, 'colour': 1.62, 'size': 1.0, 'shelf': 0.38}
     >>> encoder.transform_many([Record("shop", "x", 0, {"weight": 15.0, "size": "S"})]).round(2)
-    array([[ 1.95, -1.17,   nan,   nan,   nan]])
+    array([[ 1.97, -1.12,   nan,   nan,   nan,   nan]])
 
     References
     ----------
@@ -180,6 +208,7 @@ class MixedEncoder:
         clip: float = 10.0,
         outlier_sigma: float = 4.0,
         smoothing: float = 1.0,
+        relevance_weights: bool = True,
     ):
         self.types = types
         self.levels = levels
@@ -191,6 +220,7 @@ class MixedEncoder:
         self.clip = clip
         self.outlier_sigma = outlier_sigma
         self.smoothing = smoothing
+        self.relevance_weights = relevance_weights
         self._check_params()
         self._reset()
 
@@ -232,6 +262,7 @@ class MixedEncoder:
         self._seen_at_refresh = 0  # records learned up to the last check
         # Categorical name -> its value counts and pair counts (sparse) at its last refresh.
         self._reference: dict[str, list[np.ndarray]] = {}
+        self._weights: dict[str, float] = {}  # name -> relevance weight, where defined
 
     # -- public API -------------------------------------------------------------------------
 
@@ -240,8 +271,14 @@ class MixedEncoder:
         """Name of every output column, in column order (``field`` or ``field#k``)."""
         return list(self._column_names)
 
+    @property
+    def field_weights(self) -> dict[str, float]:
+        """The relevance weight of every field (1 where none is defined, or weights are off)."""
+        return {name: self._weights.get(name, 1.0) for name in self._fields}
+
     def embedding(self, field: str) -> dict[str, np.ndarray]:
-        """The current coordinates of each value of a categorical or ordinal field."""
+        """The current coordinates of each value of a categorical or ordinal field, before its
+        relevance weight."""
         values = self._values[field].values if field in self._values else []
         if self._fields.get(field) == "ordinal":
             return {v: self._positions[field][i : i + 1] for i, v in enumerate(values)}
@@ -411,7 +448,12 @@ class MixedEncoder:
         # Early on, every doubling of the data is checked (estimates change fast while counts
         # are small); later, every refresh_every records.
         if self._since_refresh >= min(self.refresh_every, max(self._seen_at_refresh, 1)):
-            self._refresh([name for name in self._fields if self._moved(name)])
+            moved = [name for name in self._fields if self._moved(name)]
+            self._refresh(moved)
+            # The counts that moved no categorical field's coordinates move no weight much.
+            if self.relevance_weights and any(self._fields[n] == "categorical" for n in moved):
+                categorical = {n for n, kind in self._fields.items() if kind == "categorical"}
+                self._weights = field_weights(self._cooc, self._tokens, categorical)
             self._seen_at_refresh += self._since_refresh
             self._since_refresh = 0
         elif self._stale:
@@ -496,7 +538,8 @@ class MixedEncoder:
             if not where:
                 continue
             if kind == "numeric":
-                out[:, where[0]] = standardise(self._stats[name], columns[name], self.clip)
+                z = standardise(self._stats[name], columns[name], self.clip)
+                out[:, where[0]] = z * self._weights[name] if name in self._weights else z
             else:
                 coded.append(name)
         if coded:
@@ -519,7 +562,8 @@ class MixedEncoder:
                 table = self._embeddings[name]
             else:
                 table = self._positions[name][:, None]
-            tables[offsets[f] : offsets[f] + len(table), : table.shape[1]] = table
+            weight = self._weights.get(name, 1.0)
+            tables[offsets[f] : offsets[f] + len(table), : table.shape[1]] = weight * table
             widths[f] = len(self._columns[name])
             where[f, : widths[f]] = self._columns[name]
             codes[:, f] = columns[name]
@@ -539,6 +583,7 @@ class MixedEncoder:
             "clip": self.clip,
             "outlier_sigma": self.outlier_sigma,
             "smoothing": self.smoothing,
+            "relevance_weights": self.relevance_weights,
         }
 
     def to_dict(self) -> dict:
@@ -558,6 +603,7 @@ class MixedEncoder:
             "since_refresh": self._since_refresh,
             "seen_at_refresh": self._seen_at_refresh,
             "reference": self._reference,
+            "weights": self._weights,
         }
         return {
             "format": _SNAPSHOT_FORMAT,
@@ -604,6 +650,7 @@ class MixedEncoder:
             name: [np.asarray(part) for part in parts]
             for name, parts in state.get("reference", {}).items()
         }
+        self._weights = {k: float(v) for k, v in state.get("weights", {}).items()}
 
 
 @njit(cache=True)

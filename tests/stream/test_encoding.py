@@ -73,7 +73,7 @@ def test_missing_is_nan_never_zero():
 
 
 def test_records_that_differ_in_a_field_are_as_far_apart_whatever_its_type():
-    encoder = make_encoder()
+    encoder = make_encoder(relevance_weights=False)  # the common scale, before the weights
     stream = grouped_stream(4000)
     X = encoder.learn_transform_many(stream)
     names = encoder.feature_names
@@ -190,6 +190,44 @@ def test_sources_share_one_feature_space():
     assert np.isfinite(X[:, names.index("region#0")]).all()
 
 
+def test_a_field_independent_of_the_others_weighs_less():
+    stream = grouped_stream(4000)
+    encoder = make_encoder()
+    X = encoder.learn_transform_many(stream)
+    weights = encoder.field_weights
+    # weight, colour and size all follow the group; noise follows nothing.
+    assert weights["noise"] < 0.1 < 1.0 < weights["colour"]
+    assert weights["colour"] + weights["noise"] == pytest.approx(2.0)
+    assert weights["weight"] == weights["size"] == 1.0  # only categorical fields are weighed
+    unweighted = make_encoder(relevance_weights=False)
+    plain = unweighted.learn_transform_many(stream)
+    assert set(unweighted.field_weights.values()) == {1.0}
+    names = encoder.feature_names
+    for field, weight in weights.items():
+        cols = [i for i, n in enumerate(names) if n == field or n.startswith(field + "#")]
+        np.testing.assert_allclose(X[:, cols], weight * plain[:, cols])
+
+
+def test_weights_of_a_source_ignore_the_fields_of_other_sources():
+    stream = grouped_stream(2000)
+    rng = np.random.default_rng(4)
+    state = rng.choice(["on", "off"], 2000)
+    other = records(
+        [{"load": float(rng.normal(5.0 * (s == "on"), 1)), "state": str(s)} for s in state], "o"
+    )
+    alone = make_encoder()
+    alone.learn_many(stream)
+    shared = make_encoder()
+    shared.learn_many(stream)
+    shared.learn_many(other)  # disjoint fields, far more dependent on each other
+    assert shared.field_weights["state"] == pytest.approx(1.0)  # a pair: both alike
+    assert {f: shared.field_weights[f] for f in alone.field_weights} == pytest.approx(
+        alone.field_weights
+    )
+    cols = range(len(alone.feature_names))
+    np.testing.assert_allclose(shared.transform_many(stream)[:, cols], alone.transform_many(stream))
+
+
 def test_snapshot_round_trip_and_resume():
     stream = grouped_stream(3000, seed=5)
     first, second = stream[:1300], stream[1300:]
@@ -198,6 +236,8 @@ def test_snapshot_round_trip_and_resume():
     document = loads(dumps("model_update", never_stopped.to_dict()))  # through the wire, too
     restored = MixedEncoder.from_dict(document)
     assert restored.feature_names == never_stopped.feature_names
+    weights = never_stopped.field_weights
+    assert restored.field_weights == weights and weights["noise"] < 0.5 < weights["colour"]
     np.testing.assert_array_equal(
         restored.transform_many(second), never_stopped.transform_many(second)
     )
