@@ -174,26 +174,28 @@ def _connect(prototypes: np.ndarray, edges: np.ndarray, alive_rows: np.ndarray) 
     """
     n = len(prototypes)
     parent = list(range(n))
-    for a, b in edges:
-        ra, rb = _find(parent, int(a)), _find(parent, int(b))
+    for a, b in edges.tolist():
+        ra, rb = _find(parent, a), _find(parent, b)
         if ra != rb:
             parent[ra] = rb
-    roots = np.array([_find(parent, i) for i in range(n)])
+    component = np.array([_find(parent, i) for i in alive_rows.tolist()], dtype=np.int64)
+    # Components are taken in the order of their root; all distances are computed once, and
+    # each step masks the pairs between the first pending component and the others.
+    d2 = _shared_distances(prototypes[alive_rows], prototypes[alive_rows])
+    pending = np.ones(len(alive_rows), dtype=np.bool_)
     added = []
-    pending = list(np.unique(roots[alive_rows]))
-    while len(pending) > 1:
-        first = pending[0]
-        inside = alive_rows[roots[alive_rows] == first]
-        outside = alive_rows[np.isin(roots[alive_rows], pending[1:])]
-        d2 = _shared_distances(prototypes[inside], prototypes[outside])
-        i, j = np.unravel_index(np.argmin(d2), d2.shape)
-        if not np.isfinite(d2[i, j]):
-            pending.pop(0)  # shares no feature with the rest (another source): stays apart
+    while pending.any():
+        inside = component == component[pending].min()
+        outside = pending & ~inside
+        if not outside.any():
+            break
+        between = np.where(inside[:, None] & outside[None, :], d2, np.inf)
+        i, j = np.unravel_index(np.argmin(between), between.shape)
+        if not np.isfinite(between[i, j]):
+            pending[inside] = False  # shares no feature with the rest (another source)
             continue
-        a, b = int(inside[i]), int(outside[j])
-        added.append((a, b))
-        pending.remove(roots[b])
-        roots[roots == roots[b]] = first
+        added.append((int(alive_rows[i]), int(alive_rows[j])))
+        component[component == component[j]] = component[i]
     return np.array(added, dtype=np.int64).reshape(-1, 2)
 
 
@@ -282,13 +284,13 @@ def hierarchical_merge(
     order = np.argsort(log_gap, kind="stable")
     parent = list(range(n))
     sequence = []
-    for e in order:
-        a, b = int(edges[e, 0]), int(edges[e, 1])
+    for (a, b), gap in zip(edges[order].tolist(), log_gap[order].tolist(), strict=True):
         ra, rb = _find(parent, a), _find(parent, b)
         if ra != rb:
             parent[ra] = rb
-            sequence.append((a, b, float(log_gap[e])))
-    n_merged = sum(gap < np.log(min_gap) for _, _, gap in sequence)
+            sequence.append((a, b, gap))
+    cut = np.log(min_gap)
+    n_merged = sum(gap < cut for _, _, gap in sequence)
 
     parent = list(range(n))
     for a, b, _ in sequence[:n_merged]:
@@ -303,12 +305,11 @@ def hierarchical_merge(
         roots[stragglers[attached]] = roots[nearest[attached]]
     # Number clusters by their first neuron row, so labels do not depend on root choice.
     first_row: dict[int, int] = {}
-    for root in roots:
-        first_row.setdefault(int(root), len(first_row))
-    labels = np.array([first_row[int(root)] for root in roots], dtype=np.int64)
-    table = np.array(
-        [(a, b, float(np.exp(min(g, 700.0)))) for a, b, g in sequence], dtype=np.float64
-    ).reshape(-1, 3)
+    for root in roots.tolist():
+        first_row.setdefault(root, len(first_row))
+    labels = np.array([first_row[root] for root in roots.tolist()], dtype=np.int64)
+    table = np.array(sequence, dtype=np.float64).reshape(-1, 3)
+    table[:, 2] = np.exp(np.minimum(table[:, 2], 700.0))
     return Merging(labels, len(first_row), table, n_merged)
 
 
@@ -331,21 +332,25 @@ def stable_cluster_ids(
     ([7, 7, 8, 9], 10)
     """
     labels = np.asarray(labels, dtype=np.int64)
-    previous = np.asarray(previous, dtype=np.int64)
-    weights = np.asarray(weights, dtype=np.float64)
+    # Plain Python: a map has a few dozen neurons, too few for numpy's per-call cost to pay.
+    masses: dict[int, dict[int, float]] = {}
+    for label, old_id, weight in zip(
+        labels.tolist(),
+        np.asarray(previous, dtype=np.int64).tolist(),
+        np.asarray(weights, dtype=np.float64).tolist(),
+        strict=True,
+    ):
+        mass = masses.setdefault(label, {})
+        if old_id >= 0:
+            mass[old_id] = mass.get(old_id, 0.0) + weight
     claims = []
-    for label in np.unique(labels):
-        members = labels == label
-        old = previous[members]
-        w = weights[members]
-        known = old >= 0
-        if known.any():
-            ids, inverse = np.unique(old[known], return_inverse=True)
-            mass = np.bincount(inverse, weights=w[known])
-            best = int(np.argmax(mass))
-            claims.append((-float(mass[best]), int(label), int(ids[best])))
+    for label in sorted(masses):
+        mass = masses[label]
+        if mass:
+            best = max(sorted(mass), key=mass.__getitem__)  # the smallest id among equals
+            claims.append((-mass[best], label, best))
         else:
-            claims.append((0.0, int(label), -1))
+            claims.append((0.0, label, -1))
     claims.sort()
     taken: set[int] = set()
     assigned = {}
@@ -353,8 +358,8 @@ def stable_cluster_ids(
         if old_id >= 0 and old_id not in taken:
             assigned[label] = old_id
             taken.add(old_id)
-    for label in sorted(set(labels.tolist())):
+    for label in sorted(masses):
         if label not in assigned:
             assigned[label] = next_id
             next_id += 1
-    return np.array([assigned[int(label)] for label in labels], dtype=np.int64), next_id
+    return np.array([assigned[label] for label in labels.tolist()], dtype=np.int64), next_id
