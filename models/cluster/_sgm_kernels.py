@@ -123,7 +123,10 @@ def _evict_idlest(alive, last, evidence, eage, counters):
     _retire(idlest, alive, evidence, eage, counters)
 
 
-@njit(cache=True)
+# Compiled without numba's runtime (``_nrt=False``): the kernel allocates nothing, and without
+# the runtime every row view and every helper call stops paying atomic reference counts on its
+# arrays, which took about half of the kernel's time (the arithmetic is unchanged).
+@njit(cache=True, _nrt=False)
 def learn_rows(
     X, start, W, alive, hits, dmean, dvar, born, last, ids, clusters, eage, evar, ecount,
     cand, evidence, counters, params,
@@ -189,7 +192,7 @@ def learn_rows(
                         break
                 at = x
                 if gathered:
-                    at = cand[s1].copy()
+                    at = cand[s1]  # a view is enough: nothing below writes to cand
                     evidence[s1] = 0.0
                 dist_at = np.sqrt(max(squared_distance(at, W[s1]), 0.0)) if s1 >= 0 else 0.0
                 _grow(slot, at, s1, dist_at, s2, W, alive, hits, dmean, dvar, born, last, ids,
