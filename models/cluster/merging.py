@@ -108,13 +108,24 @@ def _pair_distances(prototypes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.
     return out
 
 
-def _shared_distances(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """``(len(P), len(Q))`` squared distances over shared dimensions; ``inf`` if none shared."""
-    known = ~np.isnan(P[:, None, :]) & ~np.isnan(Q[None, :, :])
-    diff = np.where(known, P[:, None, :] - Q[None, :, :], 0.0)
-    d2 = (diff**2).sum(axis=2) * P.shape[1] / np.maximum(known.sum(axis=2), 1)
-    d2[known.sum(axis=2) == 0] = np.inf
+def _shared_distances(P: np.ndarray) -> np.ndarray:
+    """``(n, n)`` squared distances over shared dimensions, rescaled to all; ``inf`` if none."""
+    known = ~np.isnan(P)
+    both = known[:, None, :] & known[None, :, :]
+    diff = np.where(both, P[:, None, :] - P[None, :, :], 0.0)
+    shared = both.sum(axis=2)
+    d2 = (diff**2).sum(axis=2) * P.shape[1] / np.maximum(shared, 1)
+    d2[shared == 0] = np.inf
     return d2
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a short vector (the same value), without its per-call cost."""
+    ordered = sorted(values.tolist())
+    if not ordered or any(v != v for v in ordered):
+        return np.nan
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def density_gaps(
@@ -164,24 +175,24 @@ def _find(parent: list[int], i: int) -> int:
     return i
 
 
-def _connect(prototypes: np.ndarray, edges: np.ndarray, alive_rows: np.ndarray) -> np.ndarray:
+def _connect(edges: np.ndarray, alive_rows: np.ndarray, d2: np.ndarray) -> np.ndarray:
     """Edges that join the graph's components through their closest prototypes.
 
     A map can fall apart into components (edges age out between far clusters). Linking each
     component to its nearest neighbour lets the gap, not the graph, decide whether they stay
     apart; the virtual edges of far components get huge gaps and are not merged. Components
-    that share no feature with the others (another source) get no virtual edge.
+    that share no feature with the others (another source) get no virtual edge. ``d2`` holds
+    the squared distances between all rows (:func:`_shared_distances`).
     """
-    n = len(prototypes)
-    parent = list(range(n))
+    parent = list(range(len(d2)))
     for a, b in edges.tolist():
         ra, rb = _find(parent, a), _find(parent, b)
         if ra != rb:
             parent[ra] = rb
     component = np.array([_find(parent, i) for i in alive_rows.tolist()], dtype=np.int64)
-    # Components are taken in the order of their root; all distances are computed once, and
-    # each step masks the pairs between the first pending component and the others.
-    d2 = _shared_distances(prototypes[alive_rows], prototypes[alive_rows])
+    # Components are taken in the order of their root; each step masks the distances between
+    # the first pending component and the others.
+    d2 = d2[np.ix_(alive_rows, alive_rows)]
     pending = np.ones(len(alive_rows), dtype=np.bool_)
     added = []
     while pending.any():
@@ -260,11 +271,12 @@ def hierarchical_merge(
     if n == 0:
         return Merging(np.zeros(0, np.int64), 0, np.zeros((0, 3)), 0)
 
-    core = counts >= min_weight_fraction * np.median(counts)
+    core = counts >= min_weight_fraction * _median(counts)
     keep = core[edges[:, 0]] & core[edges[:, 1]]
     edges, edge_variances = edges[keep], edge_variances[keep]
     core_rows = np.flatnonzero(core)
-    virtual = _connect(prototypes, edges, core_rows)
+    d2 = _shared_distances(prototypes)
+    virtual = _connect(edges, core_rows, d2)
     if len(virtual):
         edges = np.vstack([edges, virtual])
         edge_variances = np.vstack([edge_variances, variances[virtual]])
@@ -299,7 +311,7 @@ def hierarchical_merge(
     roots = np.array([_find(parent, i) for i in range(n)])
     stragglers = np.flatnonzero(~core)
     if len(stragglers):
-        d2 = _shared_distances(prototypes[stragglers], prototypes[core_rows])
+        d2 = d2[np.ix_(stragglers, core_rows)]
         attached = np.isfinite(d2).any(axis=1) if len(core_rows) else np.zeros(0, bool)
         nearest = core_rows[np.argmin(d2, axis=1)] if len(core_rows) else stragglers
         roots[stragglers[attached]] = roots[nearest[attached]]
