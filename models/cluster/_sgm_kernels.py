@@ -36,7 +36,24 @@ SETTLE = 20.0
 
 @njit(cache=True)
 def squared_distance(x, w):
-    """Squared distance over the dimensions both know, rescaled to all; -1 if none shared."""
+    """Squared distance over the dimensions both know, rescaled to all; -1 if none shared.
+
+    A plain sum first: when no term is NaN every dimension is known on both sides, and it adds
+    the same terms in the same order as :func:`_partial_distance` would, at a third of the
+    work per term (no test, no count).
+    """
+    total = 0.0
+    for k in range(x.shape[0]):
+        diff = x[k] - w[k]
+        total += diff * diff
+    if total == total:
+        return total
+    return _partial_distance(x, w)
+
+
+@njit(cache=True)
+def _partial_distance(x, w):
+    """:func:`squared_distance` when a dimension is missing (NaN) on either side."""
     total = 0.0
     known = 0
     width = x.shape[0]
@@ -402,26 +419,22 @@ def _nearest(X, W, alive):
     best = np.full(n, np.inf)
     slot = np.full(n, -1, dtype=np.int64)
     total = np.empty(n)
-    known = np.empty(n, dtype=np.int64)
     for j in range(W.shape[0]):
         if not alive[j]:
             continue
         total[:] = 0.0
-        known[:] = 0
         for k in range(width):
             w = W[j, k]
-            if w != w:
-                continue  # a feature this neuron has never seen: no term in any row
             column = columns[k]
             for i in range(n):
                 diff = column[i] - w
-                seen = diff == diff
-                total[i] += diff * diff if seen else 0.0
-                known[i] += seen
+                total[i] += diff * diff
         for i in range(n):
-            if known[i] == 0:
-                continue
-            dd = total[i] if known[i] == width else total[i] * width / known[i]
+            dd = total[i]
+            if dd != dd:  # a feature missing on either side: the sum over the shared ones
+                dd = _partial_distance(X[i], W[j])
+                if dd < 0.0:
+                    continue
             if dd < best[i]:
                 best[i] = dd
                 slot[i] = j
