@@ -407,7 +407,7 @@ def _forget(alive, hits, born, last, evidence, eage, counters, forget_after):
 
 
 @njit(cache=True)
-def _nearest(X, W, alive):
+def nearest(X, W, alive):
     """Nearest live slot and squared distance of every row (slot -1: no shared feature).
 
     The same sums as ``squared_distance``, term by term in the same order, but one neuron at
@@ -439,26 +439,3 @@ def _nearest(X, W, alive):
                 best[i] = dd
                 slot[i] = j
     return slot, best
-
-
-@njit(cache=True)
-def predict_rows(X, W, alive, dmean, dvar, clusters, z):
-    """Winner slot, distance, novelty and cluster of every row (slot -1: no shared feature)."""
-    n = X.shape[0]
-    slot, d1 = _nearest(X, W, alive)
-    distance = np.full(n, np.nan)
-    novelty = np.full(n, np.nan)
-    cluster = np.full(n, -1, dtype=np.int64)
-    for i in range(n):
-        s1 = slot[i]
-        if s1 < 0:
-            continue
-        dist = np.sqrt(d1[i])
-        distance[i] = dist
-        r = radius(dmean[s1], dvar[s1], z)
-        if r > 0.0:
-            novelty[i] = dist / r
-        else:
-            novelty[i] = np.inf if dist > 0.0 else 0.0
-        cluster[i] = clusters[s1]
-    return slot, distance, novelty, cluster
