@@ -52,6 +52,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 __all__ = [
     "DEFAULT_MIN_GAP",
@@ -168,46 +169,100 @@ def density_gaps(
     return np.maximum(peak - log_density.min(axis=1), 0.0)
 
 
-def _find(parent: list[int], i: int) -> int:
+# The graph bookkeeping (union-find, joining components) is compiled: run step by step in
+# Python it cost more than the arithmetic of a merge, which stays in numpy.
+@njit(cache=True)
+def _find(parent, i):
     while parent[i] != i:
         parent[i] = parent[parent[i]]
         i = parent[i]
     return i
 
 
-def _connect(edges: np.ndarray, alive_rows: np.ndarray, d2: np.ndarray) -> np.ndarray:
+@njit(cache=True)
+def _roots(pairs, n):
+    """Root of each of ``n`` rows once ``pairs`` are joined in order (union-find)."""
+    parent = np.arange(n)
+    for e in range(pairs.shape[0]):
+        ra, rb = _find(parent, pairs[e, 0]), _find(parent, pairs[e, 1])
+        if ra != rb:
+            parent[ra] = rb
+    for i in range(n):
+        parent[i] = _find(parent, i)
+    return parent
+
+
+@njit(cache=True)
+def _tree_edges(pairs, n):
+    """Positions of the ``pairs`` that join two components when taken in order (Kruskal)."""
+    parent = np.arange(n)
+    chosen = np.empty(pairs.shape[0], dtype=np.int64)
+    count = 0
+    for e in range(pairs.shape[0]):
+        ra, rb = _find(parent, pairs[e, 0]), _find(parent, pairs[e, 1])
+        if ra != rb:
+            parent[ra] = rb
+            chosen[count] = e
+            count += 1
+    return chosen[:count]
+
+
+@njit(cache=True)
+def _connect(edges, rows, d2):
     """Edges that join the graph's components through their closest prototypes.
 
     A map can fall apart into components (edges age out between far clusters). Linking each
     component to its nearest neighbour lets the gap, not the graph, decide whether they stay
     apart; the virtual edges of far components get huge gaps and are not merged. Components
-    that share no feature with the others (another source) get no virtual edge. ``d2`` holds
-    the squared distances between all rows (:func:`_shared_distances`).
+    that share no feature with the others (another source) get no virtual edge.
+
+    Only ``rows`` take part; ``d2`` holds the squared distances between all rows
+    (:func:`_shared_distances`). Components are taken in the order of their root: the first
+    pending one is joined to the closest other (the first closest pair in row order), which
+    then belongs to it, until it has no finite distance to any other and stays apart.
     """
-    parent = list(range(len(d2)))
-    for a, b in edges.tolist():
-        ra, rb = _find(parent, a), _find(parent, b)
-        if ra != rb:
-            parent[ra] = rb
-    component = np.array([_find(parent, i) for i in alive_rows.tolist()], dtype=np.int64)
-    # Components are taken in the order of their root; each step masks the distances between
-    # the first pending component and the others.
-    d2 = d2[np.ix_(alive_rows, alive_rows)]
-    pending = np.ones(len(alive_rows), dtype=np.bool_)
-    added = []
-    while pending.any():
-        inside = component == component[pending].min()
-        outside = pending & ~inside
-        if not outside.any():
+    component = _roots(edges, d2.shape[0])[rows]
+    m = rows.shape[0]
+    pending = np.ones(m, dtype=np.bool_)
+    added = np.empty((m, 2), dtype=np.int64)
+    count = 0
+    while True:
+        first = -1
+        for p in range(m):
+            if pending[p] and (first < 0 or component[p] < first):
+                first = component[p]
+        best = np.inf
+        bi = -1
+        bj = -1
+        others = False
+        blocked = False  # a NaN distance: no finite closest pair
+        for p in range(m):
+            if component[p] != first:
+                continue
+            for q in range(m):
+                if not pending[q] or component[q] == first:
+                    continue
+                others = True
+                value = d2[rows[p], rows[q]]
+                if value != value:
+                    blocked = True
+                elif value < best:
+                    best, bi, bj = value, p, q
+        if not others:
             break
-        between = np.where(inside[:, None] & outside[None, :], d2, np.inf)
-        i, j = np.unravel_index(np.argmin(between), between.shape)
-        if not np.isfinite(between[i, j]):
-            pending[inside] = False  # shares no feature with the rest (another source)
+        if blocked or bi < 0:
+            for p in range(m):
+                if component[p] == first:
+                    pending[p] = False  # shares no feature with the rest (another source)
             continue
-        added.append((int(alive_rows[i]), int(alive_rows[j])))
-        component[component == component[j]] = component[i]
-    return np.array(added, dtype=np.int64).reshape(-1, 2)
+        added[count, 0] = rows[bi]
+        added[count, 1] = rows[bj]
+        count += 1
+        joined = component[bj]
+        for p in range(m):
+            if component[p] == joined:
+                component[p] = first
+    return added[:count]
 
 
 def hierarchical_merge(
@@ -294,21 +349,9 @@ def hierarchical_merge(
 
     # Single linkage in increasing gap order (stable sort: ties keep edge order).
     order = np.argsort(log_gap, kind="stable")
-    parent = list(range(n))
-    sequence = []
-    for (a, b), gap in zip(edges[order].tolist(), log_gap[order].tolist(), strict=True):
-        ra, rb = _find(parent, a), _find(parent, b)
-        if ra != rb:
-            parent[ra] = rb
-            sequence.append((a, b, gap))
-    cut = np.log(min_gap)
-    n_merged = sum(gap < cut for _, _, gap in sequence)
-
-    parent = list(range(n))
-    for a, b, _ in sequence[:n_merged]:
-        ra, rb = _find(parent, a), _find(parent, b)
-        parent[ra] = rb
-    roots = np.array([_find(parent, i) for i in range(n)])
+    tree = order[_tree_edges(edges[order], n)]
+    n_merged = int((log_gap[tree] < np.log(min_gap)).sum())
+    roots = _roots(edges[tree[:n_merged]], n)
     stragglers = np.flatnonzero(~core)
     if len(stragglers):
         d2 = d2[np.ix_(stragglers, core_rows)]
@@ -320,8 +363,7 @@ def hierarchical_merge(
     for root in roots.tolist():
         first_row.setdefault(root, len(first_row))
     labels = np.array([first_row[root] for root in roots.tolist()], dtype=np.int64)
-    table = np.array(sequence, dtype=np.float64).reshape(-1, 3)
-    table[:, 2] = np.exp(np.minimum(table[:, 2], 700.0))
+    table = np.column_stack([edges[tree], np.exp(np.minimum(log_gap[tree], 700.0))])
     return Merging(labels, len(first_row), table, n_merged)
 
 
