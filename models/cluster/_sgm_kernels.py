@@ -74,26 +74,55 @@ def radius(dmean, dvar, z):
     return dmean + z * np.sqrt(dvar)
 
 
+@njit(cache=True, inline="always")  # left as a call, it loses most of what it gains
+def _two_distances(x, W, a, b):
+    """:func:`squared_distance` to rows ``a`` and ``b`` at once: two independent sums, which
+    the processor overlaps (each is still added term by term, in order)."""
+    total_a = 0.0
+    total_b = 0.0
+    for k in range(x.shape[0]):
+        diff_a = x[k] - W[a, k]
+        diff_b = x[k] - W[b, k]
+        total_a += diff_a * diff_a
+        total_b += diff_b * diff_b
+    if total_a != total_a:
+        total_a = _partial_distance(x, W[a])
+    if total_b != total_b:
+        total_b = _partial_distance(x, W[b])
+    return total_a, total_b
+
+
+@njit(cache=True)
+def _rank(j, dd, s1, d1, s2, d2):
+    """Winner and runner-up after slot ``j`` at squared distance ``dd`` (< 0: no feature)."""
+    if dd < 0.0:
+        return s1, d1, s2, d2
+    if dd < d1:
+        return j, dd, s1, d1
+    if dd < d2:
+        return s1, d1, j, dd
+    return s1, d1, s2, d2
+
+
 @njit(cache=True)
 def _winners(x, W, alive):
     s1 = -1
     s2 = -1
     d1 = np.inf
     d2 = np.inf
+    held = -1  # live slots go in pairs; this one waits for its partner
     for j in range(W.shape[0]):
         if not alive[j]:
             continue
-        dd = squared_distance(x, W[j])
-        if dd < 0.0:
+        if held < 0:
+            held = j
             continue
-        if dd < d1:
-            s2 = s1
-            d2 = d1
-            s1 = j
-            d1 = dd
-        elif dd < d2:
-            s2 = j
-            d2 = dd
+        da, db = _two_distances(x, W, held, j)
+        s1, d1, s2, d2 = _rank(held, da, s1, d1, s2, d2)
+        s1, d1, s2, d2 = _rank(j, db, s1, d1, s2, d2)
+        held = -1
+    if held >= 0:
+        s1, d1, s2, d2 = _rank(held, squared_distance(x, W[held]), s1, d1, s2, d2)
     return s1, d1, s2, d2
 
 
