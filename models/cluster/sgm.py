@@ -358,14 +358,12 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         rows = np.flatnonzero(self._alive)
         if len(rows) == 0:
             return
-        position = np.full(self._capacity, -1, dtype=np.int64)
-        position[rows] = np.arange(len(rows))
-        sub = self._eage[np.ix_(rows, rows)]
-        a, b = np.nonzero(np.triu(sub >= 0, k=1))
+        a, b = np.nonzero(self._eage[np.ix_(rows, rows)] >= 0)
+        upper = a < b
+        a, b = a[upper], b[upper]
+        ra, rb = rows[a], rows[b]
         edges = np.column_stack([a, b])
-        edge_variances = np.column_stack(
-            [self._evar[rows[a], rows[b]], self._evar[rows[b], rows[a]]]
-        )
+        edge_variances = np.column_stack([self._evar[ra, rb], self._evar[rb, ra]])
         width = max(self._W.shape[1], 1)
         variances = (self._dmean[rows] ** 2 + self._dvar[rows]) / width
         result = hierarchical_merge(
