@@ -58,6 +58,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 __all__ = [
     "DEFAULT_MIN_GAP",
@@ -114,13 +115,24 @@ def _pair_distances(prototypes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.
     return out
 
 
-def _shared_distances(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """``(len(P), len(Q))`` squared distances over shared dimensions; ``inf`` if none shared."""
-    known = ~np.isnan(P[:, None, :]) & ~np.isnan(Q[None, :, :])
-    diff = np.where(known, P[:, None, :] - Q[None, :, :], 0.0)
-    d2 = (diff**2).sum(axis=2) * P.shape[1] / np.maximum(known.sum(axis=2), 1)
-    d2[known.sum(axis=2) == 0] = np.inf
+def _shared_distances(P: np.ndarray) -> np.ndarray:
+    """``(n, n)`` squared distances over shared dimensions, rescaled to all; ``inf`` if none."""
+    known = ~np.isnan(P)
+    both = known[:, None, :] & known[None, :, :]
+    diff = np.where(both, P[:, None, :] - P[None, :, :], 0.0)
+    shared = both.sum(axis=2)
+    d2 = (diff**2).sum(axis=2) * P.shape[1] / np.maximum(shared, 1)
+    d2[shared == 0] = np.inf
     return d2
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a short vector (the same value), without its per-call cost."""
+    ordered = sorted(values.tolist())
+    if not ordered or any(v != v for v in ordered):
+        return np.nan
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def density_gaps(
@@ -163,44 +175,100 @@ def density_gaps(
     return np.maximum(peak - log_density.min(axis=1), 0.0)
 
 
-def _find(parent: list[int], i: int) -> int:
+# The graph bookkeeping (union-find, joining components) is compiled: run step by step in
+# Python it cost more than the arithmetic of a merge, which stays in numpy.
+@njit(cache=True)
+def _find(parent, i):
     while parent[i] != i:
         parent[i] = parent[parent[i]]
         i = parent[i]
     return i
 
 
-def _connect(prototypes: np.ndarray, edges: np.ndarray, alive_rows: np.ndarray) -> np.ndarray:
+@njit(cache=True)
+def _roots(pairs, n):
+    """Root of each of ``n`` rows once ``pairs`` are joined in order (union-find)."""
+    parent = np.arange(n)
+    for e in range(pairs.shape[0]):
+        ra, rb = _find(parent, pairs[e, 0]), _find(parent, pairs[e, 1])
+        if ra != rb:
+            parent[ra] = rb
+    for i in range(n):
+        parent[i] = _find(parent, i)
+    return parent
+
+
+@njit(cache=True)
+def _tree_edges(pairs, n):
+    """Positions of the ``pairs`` that join two components when taken in order (Kruskal)."""
+    parent = np.arange(n)
+    chosen = np.empty(pairs.shape[0], dtype=np.int64)
+    count = 0
+    for e in range(pairs.shape[0]):
+        ra, rb = _find(parent, pairs[e, 0]), _find(parent, pairs[e, 1])
+        if ra != rb:
+            parent[ra] = rb
+            chosen[count] = e
+            count += 1
+    return chosen[:count]
+
+
+@njit(cache=True)
+def _connect(edges, rows, d2):
     """Edges that join the graph's components through their closest prototypes.
 
     A map can fall apart into components (edges age out between far clusters). Linking each
     component to its nearest neighbour lets the gap, not the graph, decide whether they stay
     apart; the virtual edges of far components get huge gaps and are not merged. Components
     that share no feature with the others (another source) get no virtual edge.
+
+    Only ``rows`` take part; ``d2`` holds the squared distances between all rows
+    (:func:`_shared_distances`). Components are taken in the order of their root: the first
+    pending one is joined to the closest other (the first closest pair in row order), which
+    then belongs to it, until it has no finite distance to any other and stays apart.
     """
-    n = len(prototypes)
-    parent = list(range(n))
-    for a, b in edges:
-        ra, rb = _find(parent, int(a)), _find(parent, int(b))
-        if ra != rb:
-            parent[ra] = rb
-    roots = np.array([_find(parent, i) for i in range(n)])
-    added = []
-    pending = list(np.unique(roots[alive_rows]))
-    while len(pending) > 1:
-        first = pending[0]
-        inside = alive_rows[roots[alive_rows] == first]
-        outside = alive_rows[np.isin(roots[alive_rows], pending[1:])]
-        d2 = _shared_distances(prototypes[inside], prototypes[outside])
-        i, j = np.unravel_index(np.argmin(d2), d2.shape)
-        if not np.isfinite(d2[i, j]):
-            pending.pop(0)  # shares no feature with the rest (another source): stays apart
+    component = _roots(edges, d2.shape[0])[rows]
+    m = rows.shape[0]
+    pending = np.ones(m, dtype=np.bool_)
+    added = np.empty((m, 2), dtype=np.int64)
+    count = 0
+    while True:
+        first = -1
+        for p in range(m):
+            if pending[p] and (first < 0 or component[p] < first):
+                first = component[p]
+        best = np.inf
+        bi = -1
+        bj = -1
+        others = False
+        blocked = False  # a NaN distance: no finite closest pair
+        for p in range(m):
+            if component[p] != first:
+                continue
+            for q in range(m):
+                if not pending[q] or component[q] == first:
+                    continue
+                others = True
+                value = d2[rows[p], rows[q]]
+                if value != value:
+                    blocked = True
+                elif value < best:
+                    best, bi, bj = value, p, q
+        if not others:
+            break
+        if blocked or bi < 0:
+            for p in range(m):
+                if component[p] == first:
+                    pending[p] = False  # shares no feature with the rest (another source)
             continue
-        a, b = int(inside[i]), int(outside[j])
-        added.append((a, b))
-        pending.remove(roots[b])
-        roots[roots == roots[b]] = first
-    return np.array(added, dtype=np.int64).reshape(-1, 2)
+        added[count, 0] = rows[bi]
+        added[count, 1] = rows[bj]
+        count += 1
+        joined = component[bj]
+        for p in range(m):
+            if component[p] == joined:
+                component[p] = first
+    return added[:count]
 
 
 def _eligible(
@@ -308,11 +376,12 @@ def hierarchical_merge(
     if n == 0:
         return Merging(np.zeros(0, np.int64), 0, np.zeros((0, 3)), 0)
 
-    core = counts >= min_weight_fraction * np.median(counts)
+    core = counts >= min_weight_fraction * _median(counts)
     keep = core[edges[:, 0]] & core[edges[:, 1]]
     edges, edge_variances = edges[keep], edge_variances[keep]
     core_rows = np.flatnonzero(core)
-    virtual = _connect(prototypes, edges, core_rows)
+    d2 = _shared_distances(prototypes)
+    virtual = _connect(edges, core_rows, d2)
     if len(virtual):
         edges = np.vstack([edges, virtual])
         edge_variances = np.vstack([edge_variances, variances[virtual]])
@@ -332,35 +401,21 @@ def hierarchical_merge(
     edges, log_gap = edges[eligible], log_gap[eligible]
     # Single linkage in increasing gap order (stable sort: ties keep edge order).
     order = np.argsort(log_gap, kind="stable")
-    parent = list(range(n))
-    sequence = []
-    for e in order:
-        a, b = int(edges[e, 0]), int(edges[e, 1])
-        ra, rb = _find(parent, a), _find(parent, b)
-        if ra != rb:
-            parent[ra] = rb
-            sequence.append((a, b, float(log_gap[e])))
-    n_merged = sum(gap < np.log(min_gap) for _, _, gap in sequence)
-
-    parent = list(range(n))
-    for a, b, _ in sequence[:n_merged]:
-        ra, rb = _find(parent, a), _find(parent, b)
-        parent[ra] = rb
-    roots = np.array([_find(parent, i) for i in range(n)])
+    tree = order[_tree_edges(edges[order], n)]
+    n_merged = int((log_gap[tree] < np.log(min_gap)).sum())
+    roots = _roots(edges[tree[:n_merged]], n)
     stragglers = np.flatnonzero(~core)
     if len(stragglers):
-        d2 = _shared_distances(prototypes[stragglers], prototypes[core_rows])
+        d2 = d2[np.ix_(stragglers, core_rows)]
         attached = np.isfinite(d2).any(axis=1) if len(core_rows) else np.zeros(0, bool)
         nearest = core_rows[np.argmin(d2, axis=1)] if len(core_rows) else stragglers
         roots[stragglers[attached]] = roots[nearest[attached]]
     # Number clusters by their first neuron row, so labels do not depend on root choice.
     first_row: dict[int, int] = {}
-    for root in roots:
-        first_row.setdefault(int(root), len(first_row))
-    labels = np.array([first_row[int(root)] for root in roots], dtype=np.int64)
-    table = np.array(
-        [(a, b, float(np.exp(min(g, 700.0)))) for a, b, g in sequence], dtype=np.float64
-    ).reshape(-1, 3)
+    for root in roots.tolist():
+        first_row.setdefault(root, len(first_row))
+    labels = np.array([first_row[root] for root in roots.tolist()], dtype=np.int64)
+    table = np.column_stack([edges[tree], np.exp(np.minimum(log_gap[tree], 700.0))])
     return Merging(labels, len(first_row), table, n_merged)
 
 
@@ -383,21 +438,25 @@ def stable_cluster_ids(
     ([7, 7, 8, 9], 10)
     """
     labels = np.asarray(labels, dtype=np.int64)
-    previous = np.asarray(previous, dtype=np.int64)
-    weights = np.asarray(weights, dtype=np.float64)
+    # Plain Python: a map has a few dozen neurons, too few for numpy's per-call cost to pay.
+    masses: dict[int, dict[int, float]] = {}
+    for label, old_id, weight in zip(
+        labels.tolist(),
+        np.asarray(previous, dtype=np.int64).tolist(),
+        np.asarray(weights, dtype=np.float64).tolist(),
+        strict=True,
+    ):
+        mass = masses.setdefault(label, {})
+        if old_id >= 0:
+            mass[old_id] = mass.get(old_id, 0.0) + weight
     claims = []
-    for label in np.unique(labels):
-        members = labels == label
-        old = previous[members]
-        w = weights[members]
-        known = old >= 0
-        if known.any():
-            ids, inverse = np.unique(old[known], return_inverse=True)
-            mass = np.bincount(inverse, weights=w[known])
-            best = int(np.argmax(mass))
-            claims.append((-float(mass[best]), int(label), int(ids[best])))
+    for label in sorted(masses):
+        mass = masses[label]
+        if mass:
+            best = max(sorted(mass), key=mass.__getitem__)  # the smallest id among equals
+            claims.append((-mass[best], label, best))
         else:
-            claims.append((0.0, int(label), -1))
+            claims.append((0.0, label, -1))
     claims.sort()
     taken: set[int] = set()
     assigned = {}
@@ -405,8 +464,8 @@ def stable_cluster_ids(
         if old_id >= 0 and old_id not in taken:
             assigned[label] = old_id
             taken.add(old_id)
-    for label in sorted(set(labels.tolist())):
+    for label in sorted(masses):
         if label not in assigned:
             assigned[label] = next_id
             next_id += 1
-    return np.array([assigned[int(label)] for label in labels], dtype=np.int64), next_id
+    return np.array([assigned[label] for label in labels.tolist()], dtype=np.int64), next_id

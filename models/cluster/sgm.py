@@ -316,16 +316,14 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         c[K.MERGE_INTERVAL] = interval
         c[K.NEXT_MERGE] = step + interval
 
-    def _transform(self, X: np.ndarray):
-        X = self._fit_width(X)
-        slot, distance, novelty, cluster = K.predict_rows(
-            X, self._W, self._alive, self._dmean, self._dvar, self._clusters, self.radius_z
-        )
+    def _nearest(self, X: np.ndarray):
+        """Winner slot (-1: the row shares no feature with the map), squared distance, cluster."""
+        slot, squared = K.nearest(self._fit_width(X), self._W, self._alive)
+        cluster = self._clusters[slot]
         unmatched = slot < 0
         if unmatched.any():
             cluster[unmatched] = self._fallback_cluster()
-        neuron = np.where(unmatched, -1, self._ids[np.maximum(slot, 0)])
-        return neuron, distance, novelty, cluster
+        return slot, squared, cluster
 
     def _fallback_cluster(self) -> int:
         """Cluster for a record sharing no feature with the map: the heaviest neuron's."""
@@ -335,7 +333,7 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         return int(self._clusters[int(np.argmax(hits))])
 
     def _predict_rows(self, X: np.ndarray) -> np.ndarray:
-        return self._transform(X)[3]
+        return self._nearest(X)[2]
 
     def transform_many(self, X) -> dict:
         """Per row: winning ``neuron`` id, ``distance`` to it, ``novelty``, ``cluster``.
@@ -345,7 +343,16 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         the map gets neuron -1, ``NaN`` distance and novelty, and the heaviest cluster. The
         model is not changed.
         """
-        neuron, distance, novelty, cluster = self._transform(self._matrix(X))
+        slot, squared, cluster = self._nearest(self._matrix(X))
+        unmatched = slot < 0
+        distance = np.where(unmatched, np.nan, np.sqrt(squared))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            radius = self._dmean[slot] + self.radius_z * np.sqrt(self._dvar[slot])
+            novelty = np.where(
+                radius > 0.0, distance / radius, np.where(distance > 0.0, np.inf, 0.0)
+            )
+        novelty[unmatched] = np.nan
+        neuron = np.where(unmatched, -1, self._ids[slot])
         return {"neuron": neuron, "distance": distance, "novelty": novelty, "cluster": cluster}
 
     # -- merging and drift ---------------------------------------------------------------------
@@ -361,14 +368,12 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         rows = np.flatnonzero(self._alive)
         if len(rows) == 0:
             return
-        position = np.full(self._capacity, -1, dtype=np.int64)
-        position[rows] = np.arange(len(rows))
-        sub = self._eage[np.ix_(rows, rows)]
-        a, b = np.nonzero(np.triu(sub >= 0, k=1))
+        a, b = np.nonzero(self._eage[np.ix_(rows, rows)] >= 0)
+        upper = a < b
+        a, b = a[upper], b[upper]
+        ra, rb = rows[a], rows[b]
         edges = np.column_stack([a, b])
-        edge_variances = np.column_stack(
-            [self._evar[rows[a], rows[b]], self._evar[rows[b], rows[a]]]
-        )
+        edge_variances = np.column_stack([self._evar[ra, rb], self._evar[rb, ra]])
         width = max(self._W.shape[1], 1)
         variances = (self._dmean[rows] ** 2 + self._dvar[rows]) / width
         result = hierarchical_merge(
