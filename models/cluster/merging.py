@@ -282,9 +282,12 @@ def _eligible(
     ``border_fraction`` of its heaviest neighbour is therefore a border neuron. Every neuron
     owns its lowest-gap edge towards a neighbour at least as heavy as itself. An edge
     between two non-border neurons is always usable, an edge with a border end only if one
-    of its ends owns it. A path between two heavier neurons through ``m`` border neurons
-    needs ``m + 1`` edges, and the border neurons own at most ``m`` of them, so border
-    neurons attach to one cluster and never connect two. Owning the edge *towards heavier*
+    of its ends owns it. A path between two non-border neurons through ``m`` border neurons
+    has ``m + 1`` edges; the border neurons own at most ``m`` of them, and an end owns its
+    edge into the path only if the border neuron there is at least as heavy as itself. So no
+    path through border neurons joins two neurons that are heavier than the border neurons
+    next to them: border neurons attach to a cluster and do not chain two. Owning the edge
+    *towards heavier*
     makes chains of light neurons (young ones, say) climb to a heavy one instead of closing
     among themselves into a cluster of their own. A light cluster of its own (a 2 % cluster
     beside a large one) still stays apart: its edges towards the heavy neighbour cross the
