@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 from numba import njit
+from river.base import DriftDetector
+
+from models.base import Snapshot
 
 # Attributes every river drift detector carries that are not learned state of ours.
 _NOT_STATE = frozenset({"_drift_detected"})
@@ -39,6 +42,33 @@ def restore_private_state(model, state: dict) -> None:
             setattr(model, name, value)
 
 
+class Detector(Snapshot, DriftDetector):
+    """A drift detector whose learned state is its private attributes (snapshots included)."""
+
+    def _get_state(self) -> dict:
+        return private_state(self)
+
+    def _set_state(self, state: dict) -> None:
+        restore_private_state(self, state)
+
+
+class ArrayState:
+    """A detector's per-slot table: its state is its attributes, arrays keeping their dtype."""
+
+    def _get_state(self) -> dict:
+        return {
+            name: (value.copy() if isinstance(value, np.ndarray) else value)
+            for name, value in vars(self).items()
+        }
+
+    def _set_state(self, state: dict) -> None:
+        for name, value in state.items():
+            current = getattr(self, name)
+            if isinstance(current, np.ndarray):
+                value = np.asarray(value, dtype=current.dtype)
+            setattr(self, name, value)
+
+
 def alarms_in_batch(detector, n: int, scan, on_alarm) -> np.ndarray:
     """The alarm loop every single-stream detector shares.
 
@@ -66,7 +96,7 @@ def alarms_in_batch(detector, n: int, scan, on_alarm) -> np.ndarray:
 FREE = np.iinfo(np.int64).min
 
 
-class IdSlots:
+class IdSlots(ArrayState):
     """The id -> slot table of a per-id detector: ids come and go, their slots are reused.
 
     ``assign`` gives every id of a batch its slot; an id not in the table takes a free slot
@@ -108,12 +138,6 @@ class IdSlots:
         slot_of.update(zip(fresh, taken.tolist(), strict=True))
         codes = np.array([slot_of.get(i, -1) for i in unique.tolist()], dtype=np.int64)
         return codes[inverse], taken
-
-    def _get_state(self) -> dict:
-        return {"ids": self.ids.copy()}
-
-    def _set_state(self, state: dict) -> None:
-        self.ids = np.asarray(state["ids"], dtype=np.int64)
 
 
 def grown(array: np.ndarray, size: int, fill) -> np.ndarray:

@@ -6,22 +6,19 @@ import math
 
 import numpy as np
 from numba import njit
-from river.base import DriftDetector
 
-from models.base import Snapshot
 from models.drift._common import (
+    Detector,
     IdSlots,
     alarms_in_batch,
     bernoulli_llr,
     grown,
-    private_state,
-    restore_private_state,
 )
 
 __all__ = ["NeuronBirth"]
 
 
-class NeuronBirth(Snapshot, DriftDetector):
+class NeuronBirth(Detector):
     """Detects a new cluster from the neurons a map grows for it.
 
     A map that grows neurons from accumulated evidence gives a dense new region a neuron of its
@@ -236,12 +233,6 @@ class NeuronBirth(Snapshot, DriftDetector):
         """Share of the stream won by the fired neuron over its CUSUM run."""
         slot = int(self._fired[0])
         return float(self._hits[slot] / max(self._run[slot], 1.0))
-
-    def _get_state(self) -> dict:
-        return private_state(self)
-
-    def _set_state(self, state: dict) -> None:
-        restore_private_state(self, state)
 
     @classmethod
     def _unit_test_params(cls):

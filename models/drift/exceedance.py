@@ -6,15 +6,13 @@ import math
 
 import numpy as np
 from numba import njit
-from river.base import DriftDetector
 
-from models.base import Snapshot
 from models.drift._common import (
+    ArrayState,
+    Detector,
     alarms_in_batch,
     bernoulli_llr,
     grown,
-    private_state,
-    restore_private_state,
     upper_bound,
 )
 
@@ -25,7 +23,7 @@ __all__ = ["ExceedanceCUSUM"]
 _REFRESH = 32
 
 
-class ExceedanceCUSUM(Snapshot, DriftDetector):
+class ExceedanceCUSUM(Detector):
     """Detects an upward shift of a stream by counting exceedances of its own upper quantile.
 
     The detector keeps a reference sample of the most recent in-control values and its
@@ -129,12 +127,6 @@ class ExceedanceCUSUM(Snapshot, DriftDetector):
             lambda: self._table.clear(0),
         )
 
-    def _get_state(self) -> dict:
-        return private_state(self)
-
-    def _set_state(self, state: dict) -> None:
-        restore_private_state(self, state)
-
     @classmethod
     def _unit_test_params(cls):
         yield {}
@@ -145,7 +137,7 @@ class ExceedanceCUSUM(Snapshot, DriftDetector):
         return rng.gamma(2.0, 1.0, n).tolist()
 
 
-class _ExceedanceTable:
+class _ExceedanceTable(ArrayState):
     """Per-slot state of many exceedance CUSUMs (one slot per cluster, or one for a stream).
 
     Besides the tested values, the reference also keeps a *companion* value per record (the
@@ -222,13 +214,6 @@ class _ExceedanceTable:
         """The in-control companion values stored for ``slots``, pooled."""
         parts = [self.companion[s, : self.filled[s]] for s in slots if s < len(self.filled)]
         return np.concatenate(parts) if parts else np.zeros(0)
-
-    def _get_state(self) -> dict:
-        return {name: value.copy() for name, value in vars(self).items()}
-
-    def _set_state(self, state: dict) -> None:
-        for name, value in state.items():
-            setattr(self, name, np.asarray(value, dtype=getattr(self, name).dtype))
 
 
 @njit(cache=True)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from river.base import DriftDetector
 from scipy.stats import chi2
 
-from models.base import Snapshot
-from models.drift._common import alarms_in_batch, private_state, restore_private_state
+from models.drift._common import Detector, alarms_in_batch
 
 __all__ = ["HellingerShift"]
 
 
-class HellingerShift(Snapshot, DriftDetector):
+class HellingerShift(Detector):
     """Detects a change of the distribution of cluster shares, window against reference.
 
     Records are cut into consecutive windows of ``window`` records (aligned on the stream
@@ -168,12 +166,6 @@ class HellingerShift(Snapshot, DriftDetector):
 
     def _restart(self) -> None:
         self._history = []
-
-    def _get_state(self) -> dict:
-        return private_state(self)
-
-    def _set_state(self, state: dict) -> None:
-        restore_private_state(self, state)
         if self._last is not None:
             self._last = tuple(self._last)
 

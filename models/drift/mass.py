@@ -6,23 +6,21 @@ import math
 
 import numpy as np
 from numba import njit
-from river.base import DriftDetector
 
-from models.base import Snapshot
 from models.drift._common import (
+    ArrayState,
+    Detector,
     IdSlots,
     alarms_in_batch,
     bernoulli_llr,
     grown,
-    private_state,
-    restore_private_state,
     upper_bound,
 )
 
 __all__ = ["NoveltyMass"]
 
 
-class NoveltyMass(Snapshot, DriftDetector):
+class NoveltyMass(Detector):
     """Detects a new region of the data: novel records piling up at one neuron of a map.
 
     A record is *novel* when it lies outside every neuron's radius (the map's novelty above
@@ -183,12 +181,6 @@ class NoveltyMass(Snapshot, DriftDetector):
         """In-control rate of the fired neuron."""
         return float(self._table.rate[int(self._table.fired[0])])
 
-    def _get_state(self) -> dict:
-        return private_state(self)
-
-    def _set_state(self, state: dict) -> None:
-        restore_private_state(self, state)
-
     @classmethod
     def _unit_test_params(cls):
         yield {}
@@ -203,7 +195,7 @@ class NoveltyMass(Snapshot, DriftDetector):
         ]
 
 
-class _MassTable:
+class _MassTable(ArrayState):
     """Per-slot rate estimates and CUSUM statistics, advanced by one numba kernel."""
 
     def __init__(self):
@@ -258,13 +250,6 @@ class _MassTable:
             self.last,
             self.fired,
         )
-
-    def _get_state(self) -> dict:
-        return {name: value.copy() for name, value in vars(self).items()}
-
-    def _set_state(self, state: dict) -> None:
-        for name, value in state.items():
-            setattr(self, name, np.asarray(value, dtype=getattr(self, name).dtype))
 
 
 @njit(cache=True)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from river.base import DriftDetector
 
-from models.base import Snapshot
-from models.drift._common import private_state, restore_private_state
+from models.drift._common import Detector
 from models.drift.birth import NeuronBirth
 from models.drift.events import DriftEvent
 from models.drift.exceedance import _ExceedanceTable
@@ -35,7 +33,7 @@ _PRIORITY = (
 _SCANNERS = ("_novelty", "_qe", "_share", "_rate", "_far", "_hellinger", "_mass", "_birth")
 
 
-class DriftMonitor(Snapshot, DriftDetector):
+class DriftMonitor(Detector):
     """Active drift detection on the output of a clustering map, per cluster and globally.
 
     A drift confined to a small cluster barely moves map-wide statistics, so the monitor watches
@@ -269,14 +267,14 @@ class DriftMonitor(Snapshot, DriftDetector):
         self._events: list = []
 
     def _get_state(self) -> dict:
-        state = private_state(self)
+        state = super()._get_state()
         state["_events"] = [event.to_dict() for event in self._events]
         return state
 
     def _set_state(self, state: dict) -> None:
         state = dict(state)
         events = state.pop("_events", [])
-        restore_private_state(self, state)
+        super()._set_state(state)
         self._events = [DriftEvent.from_dict(event) for event in events]
 
     @property

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from river.base import DriftDetector
 
-from models.base import Snapshot
 from models.drift._common import (
+    Detector,
     alarms_in_batch,
     bernoulli_llr,
-    private_state,
-    restore_private_state,
     upper_bound,
 )
 
 __all__ = ["RateCUSUM"]
 
 
-class RateCUSUM(Snapshot, DriftDetector):
+class RateCUSUM(Detector):
     """Detects a rise in the rate of a binary event (e.g. records outside every neuron's radius).
 
     The in-control rate is learned: a running mean over the first records after a (re)start,
@@ -136,12 +133,6 @@ class RateCUSUM(Snapshot, DriftDetector):
 
     def _restart(self) -> None:
         self._state[:] = 0.0
-
-    def _get_state(self) -> dict:
-        return private_state(self)
-
-    def _set_state(self, state: dict) -> None:
-        restore_private_state(self, state)
 
     @classmethod
     def _unit_test_params(cls):

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from river.base import DriftDetector
 
-from models.base import Snapshot
 from models.drift._common import (
+    ArrayState,
+    Detector,
     IdSlots,
     alarms_in_batch,
     bernoulli_llr,
     grown,
-    private_state,
-    restore_private_state,
     upper_bound,
 )
 
@@ -23,7 +21,7 @@ __all__ = ["ShareCUSUM"]
 UP, DOWN, NEW = 1, 2, 3
 
 
-class ShareCUSUM(Snapshot, DriftDetector):
+class ShareCUSUM(Detector):
     """Detects a change of any cluster's share of the stream, and clusters that newly appear.
 
     Every record is one Bernoulli observation for every known cluster: "is it a member or
@@ -157,11 +155,8 @@ class ShareCUSUM(Snapshot, DriftDetector):
                 on_reuse(slot)
         return slots
 
-    def _get_state(self) -> dict:
-        return private_state(self)
-
     def _set_state(self, state: dict) -> None:
-        restore_private_state(self, state)
+        super()._set_state(state)
         if self._last is not None:
             self._last = tuple(self._last)
 
@@ -175,7 +170,7 @@ class ShareCUSUM(Snapshot, DriftDetector):
         return rng.choice([4, 7, 11, 20], size=n, p=[0.5, 0.3, 0.15, 0.05]).tolist()
 
 
-class _ShareTable:
+class _ShareTable(ArrayState):
     """Per-slot share estimates and CUSUM statistics, advanced by one numba kernel."""
 
     def __init__(self):
@@ -274,19 +269,6 @@ class _ShareTable:
         self.seen[slot] = seen
         self.fresh[slot] = 0
         self.active[slot] = 1 if rate > 0.0 else 0
-
-    def _get_state(self) -> dict:
-        return {
-            name: (value.copy() if isinstance(value, np.ndarray) else value)
-            for name, value in vars(self).items()
-        }
-
-    def _set_state(self, state: dict) -> None:
-        for name, value in state.items():
-            current = getattr(self, name)
-            if isinstance(current, np.ndarray):
-                value = np.asarray(value, dtype=current.dtype)
-            setattr(self, name, value)
 
 
 @njit(cache=True)
