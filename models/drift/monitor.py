@@ -91,8 +91,10 @@ class DriftMonitor(Detector):
     learned references. One drift gives one event: once any detector fires the monitor emits a typed
     ``DriftEvent``, stays silent for ``cooldown`` records while the map re-adapts and its
     references re-learn (the references of the clusters concerned are discarded; the shares are
-    estimated afresh), then re-arms. Records are processed in order and the result does not
-    depend on how the stream is cut into batches.
+    estimated afresh), then re-arms. A gradual drift can outlast the cool-down: a cluster's
+    share that goes on moving the same way after its event raises no second one (within
+    ``horizon`` records of the last alarm on it, the monitor only re-learns). Records are
+    processed in order and the result does not depend on how the stream is cut into batches.
 
     The event's ``evidence`` carries the pre-drift quantization-error band of the clusters
     concerned (mean, standard deviation and count of their in-control winner distances), which
@@ -265,6 +267,8 @@ class DriftMonitor(Detector):
         self._n_events = 0
         self._quiet_until = 0
         self._events: list = []
+        # The last share event: its clusters, direction (0: either, a Hellinger shift) and index.
+        self._last_share: list = [[], 0.0, -1]
 
     def _get_state(self) -> dict:
         state = super()._get_state()
@@ -370,7 +374,8 @@ class DriftMonitor(Detector):
             time = None if times is None else float(times[first])
             event = self._event(name, self._n + first, time, inputs, first)
             self._react(event)
-            raised.append(event)
+            if not self._continues(event):
+                raised.append(event)
             start = first + 1
         self._remember(cluster, neuron)
         self._n += n
@@ -598,6 +603,22 @@ class DriftMonitor(Detector):
             evidence["reference_qe_count"] = float(len(reference))
         return DriftEvent(
             kind, clusters, index, time, detector, statistic, threshold, evidence, neurons
+        )
+
+    def _continues(self, event: DriftEvent) -> bool:
+        """Whether a share alarm goes on with the last share event: a cluster it named still
+        moving the same way within ``horizon`` records (a drift that outlasts the cool-down)."""
+        if event.detector not in ("cluster_share", "share_hellinger"):
+            return False
+        clusters, direction, index = self._last_share
+        now = event.evidence.get("direction", 0.0)
+        self._last_share = [list(event.clusters), now, event.index]
+        return (
+            event.detector == "cluster_share"
+            and index >= 0
+            and event.index - index <= self.horizon
+            and event.clusters[0] in clusters
+            and direction in (0.0, now)
         )
 
     def _react(self, event: DriftEvent) -> None:

@@ -365,6 +365,19 @@ def test_monitor_state_stays_bounded_when_cluster_ids_churn():
     assert sizes[-1] <= 1.2 * sizes[9]
 
 
+def test_a_share_that_keeps_falling_raises_one_event():
+    # Cluster 20's share falls from 30% to nothing over 10,000 records, five cool-downs long:
+    # one drift, one event (without the continuation rule: three, at 23,961, 26,967, 30,196).
+    rng = np.random.default_rng(12)
+    n = 40_000
+    share = np.clip(0.3 * (1 - (np.arange(n) - 20_000) / 10_000), 0.0, 0.3)
+    u = rng.random(n)
+    cluster = np.where(u < share, 20, np.where(u < share + (1 - share) * 0.6, 10, 30))
+    distance = rng.gamma(4.0, 0.25, n)
+    events = _feed(DriftMonitor(), cluster, distance, distance / 2)
+    assert [(e.kind, e.index, e.clusters) for e in events] == [("share_change", 23_961, (20,))]
+
+
 def test_monitor_keeps_only_recent_events():
     monitor = DriftMonitor(history=2, cooldown=100, warmup=500)
     rng = np.random.default_rng(5)
