@@ -94,9 +94,10 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     * *Merge* at records 32, 64, 128, ... and then every ``merge_every`` records, or on
       :meth:`merge`. Once the map is stable — no neuron born or removed since the last
       merge, and that merge moved no neuron to another cluster — a due merge is skipped and
-      the interval doubles, up to ``4 * merge_every``: merging a stable map would mostly
-      repeat its clusters, and they follow slow prototype drift a few thousand records
-      later at most. Any birth or removal brings the next merge within ``merge_every``.
+      the interval doubles, up to ``4 * merge_every``, the pace at which a stable map is still
+      merged: merging it would mostly repeat its clusters, and they follow slow changes (a
+      young neuron's growing share, prototype drift) a few thousand records later at most.
+      Any birth or removal brings the next merge within ``merge_every``.
       Between merges a new neuron carries the cluster of the winner it grew beside.
 
     Why these defaults: data is expected standardised (unit variance per feature), but the
@@ -312,7 +313,15 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         if changed or c[K.MERGE_MOVED] or step < 2 * self.merge_every:
             self.merge()
             return
-        interval = min(2 * max(int(c[K.MERGE_INTERVAL]), 1), _STABLE_SLOWDOWN * self.merge_every)
+        slowest = _STABLE_SLOWDOWN * self.merge_every
+        if c[K.MERGE_INTERVAL] >= slowest:
+            # Still merged at the slowest pace: weights and edge statistics move without any
+            # birth (a neuron grown for a new cluster gains its share only as records come).
+            self.merge()
+            c[K.MERGE_INTERVAL] = slowest
+            c[K.NEXT_MERGE] = step + slowest
+            return
+        interval = min(2 * max(int(c[K.MERGE_INTERVAL]), 1), slowest)
         c[K.MERGE_INTERVAL] = interval
         c[K.NEXT_MERGE] = step + interval
 

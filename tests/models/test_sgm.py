@@ -166,6 +166,20 @@ def test_adapting_a_settled_cluster_keeps_the_clustering(seed):
     assert np.mean(sgm.predict_many(X[20_000:]) == before) > 0.995
 
 
+def test_a_stable_map_is_still_merged_at_the_slowest_pace():
+    # Three blobs in 20 dimensions: the map settles on three neurons and grows no more. Its
+    # weights and edge statistics still move (a young neuron's share grows as records come),
+    # so merging must not stop for good: within 4 * merge_every records it runs again.
+    rng = np.random.default_rng(3)
+    X = 10.0 * np.eye(20)[rng.integers(0, 3, 40_000)] + rng.normal(size=(40_000, 20))
+    sgm = SelfGrowthMap(seed=0)
+    sgm.learn_many(X[:20_000])
+    settled, sequence = sgm.n_neurons, sgm.merge_sequence
+    sgm.learn_many(X[20_000:22_500])
+    assert sgm.n_neurons == settled == 3  # no birth or removal: the map is stable
+    assert not np.array_equal(sgm.merge_sequence, sequence)  # and was merged again
+
+
 def test_rejects_an_impossible_cap():
     with pytest.raises(ValueError):
         SelfGrowthMap(max_neurons=0)
