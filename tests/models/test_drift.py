@@ -196,17 +196,21 @@ def test_monitor_events_are_json_serialisable():
 # -- re-adaptation ---------------------------------------------------------------------------------
 
 
-def test_readaptation_records_and_seconds():
-    # Cluster 40 moves at 40,000; the "map" re-learns it: from record 43,000 on its members
-    # are back at their usual distance.
-    n = 60_000
+def _relearned_move(n: int = 60_000):
+    """Cluster 40 moves at 40,000; the "map" re-learns it: from record 43,000 on its members
+    are back at their usual distance. Event times are 100 records a second."""
     cluster, distance, novelty = _map_output(0, n)
     position = np.arange(n)
     moved = (cluster == 40) & (position >= 40_000) & (position < 43_000)
     distance[moved] *= 4.0
     novelty[moved] *= 4.0
+    return cluster, distance, novelty, position / 100.0
+
+
+def test_readaptation_records_and_seconds():
+    n = 60_000
+    cluster, distance, novelty, times = _relearned_move(n)
     monitor, tracker = DriftMonitor(), ReadaptationTracker()
-    times = position / 100.0
     done = []
     for s in range(0, n, 1000):
         part = slice(s, s + 1000)
@@ -393,12 +397,7 @@ def test_monitor_keeps_only_recent_events():
 
 def test_readaptation_tracker_snapshot_mid_stream():
     n = 60_000
-    cluster, distance, novelty = _map_output(0, n)
-    position = np.arange(n)
-    moved = (cluster == 40) & (position >= 40_000) & (position < 43_000)
-    distance[moved] *= 4.0
-    novelty[moved] *= 4.0
-    times = position / 100.0
+    cluster, distance, novelty, times = _relearned_move(n)
     monitor, tracker = DriftMonitor(), ReadaptationTracker()
     done, restored = [], None
     for s in range(0, n, 1000):
