@@ -191,3 +191,22 @@ def test_produce_sends_the_synthetic_stream_live(capsys, tmp_path, kafka_broker)
     assert len(messages) == 200
     # Event times start when produce starts, so event lag downstream is meaningful.
     assert max(m.timestamp_ms for m in messages) <= int(time.time() * 1000)
+
+
+def _all_parsers(parser):
+    """The parser and every subcommand's parser, depth first."""
+    yield parser
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for sub in dict.fromkeys(action.choices.values()):
+            yield from _all_parsers(sub)
+
+
+def test_every_help_text_renders_plainly():
+    from stream.cli import build_parser
+
+    parsers = list(_all_parsers(build_parser()))
+    assert len(parsers) > 5
+    for parser in parsers:
+        text = parser.format_help()
+        # argparse leaves a description's "%%" as it is: the reader would see it doubled.
+        assert "%%" not in text, parser.prog

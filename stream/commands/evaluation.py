@@ -180,7 +180,7 @@ def _add_produce_parser(commands) -> None:
         help="generate the seeded three-source synthetic stream, to a file or to Kafka",
         description="Generate the synthetic stream of three heterogeneous sources (sensors, "
         "payments, weblogs; schemas in deploy/schemas/synthetic.yaml) with known clusters and "
-        "one drift of a small cluster at 60 %% of the stream. With --out, write a recording; "
+        "one drift of a small cluster at 60 % of the stream. With --out, write a recording; "
         "otherwise produce to records.<source> in real time (event times start now).",
     )
     produce.add_argument("--out", type=Path, help="write a recording file instead of producing")
