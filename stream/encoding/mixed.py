@@ -75,7 +75,12 @@ class MixedEncoder:
       everything else together"). Compressing instead of cutting keeps the tail in order (with
       the default ``clip``, 6 and 20 standard deviations out become 6.0 and 7.8, not both 5):
       where the extremes are the signal, e.g. counts of network connections, they still tell
-      records apart.
+      records apart. The price of a scale that outliers cannot move: on a heavy tail the
+      winsorised standard deviation is smaller than the plain one, so many values lie past the
+      knee and the bounded scores spread wider than a z-score's unit variance (a zero-inflated
+      income-like field: variance near 15), and such a field weighs more in a distance than
+      the rule above says. Rescaling the bounded scores to unit variance was measured and not
+      kept: it did not improve the map's clusters (``benchmarks/RESULTS.md``).
     * **categorical**: embedded in at most ``max_dims`` learned coordinates (not a one-hot).
       Each value has a profile: its identity, plus how the other fields are distributed in the
       records where it occurs (other categories, ordinal levels, quintiles of numeric fields),
