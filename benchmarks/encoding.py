@@ -368,6 +368,58 @@ def paired_cell(a: np.ndarray, b: np.ndarray) -> str:
     return f"{mean:+.3f} ± {half:.3f} | {verdict}"
 
 
+def print_table(header: str, align: str, rows: list[str]) -> None:
+    """A markdown table; ``align`` holds one letter per column: ``l`` left, ``r`` right."""
+    print()
+    print(header)
+    print("|" + "".join(" --- |" if a == "l" else " ---: |" for a in align))
+    for row in rows:
+        print(row, flush=True)
+
+
+def print_paired(pairs: dict, seeds: int) -> None:
+    print()
+    print(f"Paired over the {seeds} orders: mean difference ± half-width of its 95 % interval.")
+    print_table(
+        "| set | ARI (a) - (b) | | NMI (a) - (b) | | ARI (a) - (b') | |",
+        "lrlrlrl",
+        [
+            f"| {name} | {paired_cell(a[:, 0], b[:, 0])} | {paired_cell(a[:, 1], b[:, 1])} "
+            f"| {paired_cell(a[:, 0], b_online[:, 0])} |"
+            for name, (a, b, b_online) in pairs.items()
+        ],
+    )
+
+
+def print_given_k(pairs: dict) -> None:
+    print()
+    print("k-means given the true k on the final encodings (ARI; the map plays no part):")
+    print_table(
+        "| set | (a) | (b) | (b') | (a) - (b) | | (a) - (b') | |",
+        "lrrrrlrl",
+        [
+            f"| {name} | {a[:, 4].mean():.3f} | {b[:, 4].mean():.3f} | {b_online[:, 4].mean():.3f} "
+            f"| {paired_cell(a[:, 4], b[:, 4])} | {paired_cell(a[:, 4], b_online[:, 4])} |"
+            for name, (a, b, b_online) in pairs.items()
+        ],
+    )
+
+
+def print_speeds(speeds: dict) -> None:
+    print_table(
+        "| set | learn_transform_many rec/s | transform_many rec/s | SGM learn_many rec/s "
+        "| SGM learn / encode | touch each value rec/s | columns rec/s | SGM learn / columns |",
+        "lrrrrrrr",
+        [
+            f"| {name} | {speed['encode']:,.0f} | {speed['transform']:,.0f} "
+            f"| {speed['learn']:,.0f} | {speed['ratio']:.1f}x "
+            f"| {speed['touch']:,.0f} | {speed['columns']:,.0f} "
+            f"| {speed['column_ratio']:.1f}x |"
+            for name, speed in speeds.items()
+        ],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="SGM on mixed data: MixedEncoder vs one-hot + standardisation (batch, online)."
@@ -411,44 +463,10 @@ def main(argv: list[str] | None = None) -> int:
             speeds[name] = throughput(data)
     print()
     print(f"Quality: {time.perf_counter() - started:.0f} s wall time.")
-    print()
-    print(
-        f"Paired over the {args.seeds} orders: mean difference ± half-width of its 95 % interval."
-    )
-    print()
-    print("| set | ARI (a) - (b) | | NMI (a) - (b) | | ARI (a) - (b') | |")
-    print("| --- | ---: | --- | ---: | --- | ---: | --- |")
-    for name, (a, b, b_online) in pairs.items():
-        print(
-            f"| {name} | {paired_cell(a[:, 0], b[:, 0])} | {paired_cell(a[:, 1], b[:, 1])} "
-            f"| {paired_cell(a[:, 0], b_online[:, 0])} |",
-            flush=True,
-        )
-    print()
-    print("k-means given the true k on the final encodings (ARI; the map plays no part):")
-    print()
-    print("| set | (a) | (b) | (b') | (a) - (b) | | (a) - (b') | |")
-    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |")
-    for name, (a, b, b_online) in pairs.items():
-        print(
-            f"| {name} | {a[:, 4].mean():.3f} | {b[:, 4].mean():.3f} | {b_online[:, 4].mean():.3f} "
-            f"| {paired_cell(a[:, 4], b[:, 4])} | {paired_cell(a[:, 4], b_online[:, 4])} |",
-            flush=True,
-        )
+    print_paired(pairs, args.seeds)
+    print_given_k(pairs)
     if speeds:
-        print()
-        print(
-            "| set | learn_transform_many rec/s | transform_many rec/s | SGM learn_many rec/s "
-            "| SGM learn / encode | touch each value rec/s | columns rec/s | SGM learn / columns |"
-        )
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for name, speed in speeds.items():
-            print(
-                f"| {name} | {speed['encode']:,.0f} | {speed['transform']:,.0f} "
-                f"| {speed['learn']:,.0f} | {speed['ratio']:.1f}x "
-                f"| {speed['touch']:,.0f} | {speed['columns']:,.0f} "
-                f"| {speed['column_ratio']:.1f}x |"
-            )
+        print_speeds(speeds)
     return 0
 
 
