@@ -97,10 +97,10 @@ SYNTHETIC_SCHEMA = Path(__file__).resolve().parent.parent / "deploy/schemas/synt
 SYNTHETIC_COUNT = 10_000
 BATCH = 256
 THROUGHPUT_BATCH = 10_000
-GIVEN_K_RESTARTS = 10
 THROUGHPUT_ROUNDS = 5
 SEED = 20250101
 ORDERS = 20
+GIVEN_K_RESTARTS = 10  # k-means restarts per encoding
 
 
 class DataSet:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from stream.broker import free_port
-from stream.cli import main
+from stream.cli import build_parser, main
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -202,8 +202,6 @@ def _all_parsers(parser):
 
 
 def test_every_help_text_renders_plainly():
-    from stream.cli import build_parser
-
     parsers = list(_all_parsers(build_parser()))
     assert len(parsers) > 5
     for parser in parsers:
