@@ -48,7 +48,13 @@ DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB: a record is a few hundred bytes; anything 
 DEFAULT_MAX_FUTURE_MS = 24 * 3600 * 1000  # producer clocks may run ahead, not by more than a day
 MAX_ID_LENGTH = 256
 _RECORD_KEYS = ("source", "id", "event_time", "features", "label")
+_RECORD_KEY_SET = frozenset(_RECORD_KEYS)
 _ENVELOPE_KEYS = {"v", "kind", "body"}
+_CONTAINERS = (dict, list)
+# isinstance against a prebuilt tuple: an ``int | float`` union is rebuilt at every call,
+# and these checks run once per feature of every record.
+_NUMBER = (int, float)
+_LABEL = (str, int)
 
 
 class Reason(StrEnum):
@@ -204,7 +210,8 @@ def duplicate_key(payload: bytes, obj: Any) -> str | None:
     # Every key of every object is followed by one structural ':' and structural colons are never
     # escaped, so if the text has no more colons than the parsed objects have keys, no key was
     # lost. Only otherwise (a colon inside a string, or a real duplicate) pay for an exact parse.
-    if payload.count(b":") <= _count_keys(obj):
+    colons = payload.count(b":")
+    if colons <= _known_keys(obj) or colons <= _count_keys(obj):
         return None
     found: list[str] = []
 
@@ -222,15 +229,24 @@ def duplicate_key(payload: bytes, obj: Any) -> str | None:
     return found[0] if found else None
 
 
+def _known_keys(obj: Any) -> int:
+    """Keys of a record's own object and its features: a cheap lower bound of all its keys."""
+    if type(obj) is not dict:
+        return 0
+    features = obj.get("features")
+    return len(obj) + (len(features) if type(features) is dict else 0)
+
+
 def _count_keys(obj: Any) -> int:
     count, stack = 0, [obj]
     while stack:  # iterative: payloads may nest 1000 levels deep
         item = stack.pop()
-        if isinstance(item, dict):
+        if type(item) is dict:
             count += len(item)
-            stack.extend(value for value in item.values() if isinstance(value, dict | list))
-        elif isinstance(item, list):
-            stack.extend(value for value in item if isinstance(value, dict | list))
+            item = item.values()
+        # Exact types, not isinstance: a parser's output holds no subclasses, and this runs
+        # over every value of every payload.
+        stack.extend(value for value in item if type(value) in _CONTAINERS)
     return count
 
 
@@ -239,11 +255,11 @@ def _count_keys(obj: Any) -> int:
 
 def _check(obj: Any, registry: SchemaRegistry, now_ms: int, max_future_ms: int) -> Record:
     obj = _unwrap(obj)
-    for key in obj:
-        if key not in _RECORD_KEYS:
-            raise _Reject(
-                Reason.UNEXPECTED_KEY, str(key), "records have keys " + ", ".join(_RECORD_KEYS)
-            )
+    if not _RECORD_KEY_SET.issuperset(obj):
+        key = next(key for key in obj if key not in _RECORD_KEY_SET)
+        raise _Reject(
+            Reason.UNEXPECTED_KEY, str(key), "records have keys " + ", ".join(_RECORD_KEYS)
+        )
     source = _source(obj)
     schema = registry.get(source)
     if schema is None:
@@ -256,7 +272,7 @@ def _check(obj: Any, registry: SchemaRegistry, now_ms: int, max_future_ms: int) 
     if not isinstance(features, dict):
         raise _Reject(Reason.WRONG_TYPE, "features", f"features is {_json_type(features)}")
     label = obj.get("label")
-    if label is not None and (isinstance(label, bool) or not isinstance(label, str | int)):
+    if label is not None and (isinstance(label, bool) or not isinstance(label, _LABEL)):
         raise _Reject(Reason.WRONG_TYPE, "label", f"label is {_json_type(label)}")
     return Record(source, record_id, event_time, _features(features, schema), label)
 
@@ -350,14 +366,16 @@ def _features(features: dict, schema: SourceSchema) -> dict[str, float | str]:
 
 
 def _declared_value(spec: FieldSpec, value: Any) -> float | str:
+    # The common cases (a float for a numeric field, a string otherwise) are tested by exact
+    # type first: this runs once per feature of every record.
     if spec.type == "numeric":
-        number = _number(spec.name, value)
-        low, high = spec.range or (None, None)
-        if (low is not None and number < low) or (high is not None and number > high):
-            shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-            raise _Reject(Reason.OUT_OF_RANGE, spec.name, f"{value} is outside {shown}")
+        # x - x is 0 for a finite float only: NaN and infinities go the long way, and fail.
+        finite_float = type(value) is float and value - value == 0.0
+        number = value if finite_float else _number(spec.name, value)
+        if spec.range is not None:
+            _check_range(spec, number, value)
         return number
-    name = category_name(value)
+    name = value if type(value) is str else category_name(value)
     if name is None:
         raise _Reject(
             Reason.WRONG_TYPE,
@@ -371,10 +389,17 @@ def _declared_value(spec: FieldSpec, value: Any) -> float | str:
     return name
 
 
+def _check_range(spec: FieldSpec, number: float, value: Any) -> None:
+    low, high = spec.range
+    if (low is not None and number < low) or (high is not None and number > high):
+        shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        raise _Reject(Reason.OUT_OF_RANGE, spec.name, f"{value} is outside {shown}")
+
+
 def _inferred_value(name: str, value: Any) -> float | str:
     if not isinstance(name, str) or not 0 < len(name) <= MAX_FIELD_NAME:
         raise _Reject(Reason.UNKNOWN_FIELD, str(name)[:40], "field names have 1 to 128 characters")
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, _NUMBER) and not isinstance(value, bool):
         return _number(name, value)
     category = category_name(value)
     if category is None:
@@ -383,7 +408,7 @@ def _inferred_value(name: str, value: Any) -> float | str:
 
 
 def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
         raise _Reject(Reason.WRONG_TYPE, name, f"numeric value is {_json_type(value)}")
     try:
         number = float(value)
@@ -399,7 +424,7 @@ def _json_type(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBER):
         return "a number"
     if isinstance(value, str):
         return "a string"
