@@ -32,6 +32,11 @@ FAR = 2.0
 # A neuron younger than this many records is never recycled (its win rate has not settled).
 MIN_RECYCLE_AGE = 200
 SETTLE = 20.0
+# ``nearest`` compares rows with the same features together: at most this many patterns per
+# batch, each of at least this many rows (a smaller group is not worth its set-up).
+MAX_GROUPS = 64
+MIN_GROUP_ROWS = 8
+COMPARED = -2  # the group of rows already compared in ``nearest``
 
 
 @njit(cache=True)
@@ -443,15 +448,111 @@ def _forget(alive, hits, born, last, evidence, eage, counters, forget_after):
 def nearest(X, W, alive):
     """Nearest live slot and squared distance of every row (slot -1: no shared feature).
 
-    The same sums as ``squared_distance``, term by term in the same order, but one neuron at
-    a time over all rows: the rows' sums are independent, so the loop runs on SIMD lanes
-    instead of waiting on one sum after another.
+    The same sums as :func:`squared_distance`, term by term in the same order, so the same
+    result to the last bit, but one neuron at a time over many rows: the rows' sums are
+    independent, so the loop runs on SIMD lanes instead of waiting on one sum after another.
+    Rows that hold the same features (in a multi-source stream, the rows of one source) are
+    compared together over just those features and the neuron's, so a neuron that shares no
+    feature with them costs a glance; the other rows are compared over every feature, and
+    where a term is missing, term by term.
     """
-    n, width = X.shape
-    columns = np.ascontiguousarray(X.T)
+    n = X.shape[0]
     best = np.full(n, np.inf)
     slot = np.full(n, -1, dtype=np.int64)
-    total = np.empty(n)
+    group, masks, n_groups = _presence_groups(X)
+    for g in range(n_groups):
+        rows = np.flatnonzero(group == g)
+        if rows.shape[0] >= MIN_GROUP_ROWS:
+            _nearest_group(X, W, alive, rows, np.flatnonzero(masks[g]), best, slot)
+            group[rows] = COMPARED
+    _nearest_rows(X, W, alive, np.flatnonzero(group != COMPARED), best, slot)
+    return slot, best
+
+
+@njit(cache=True)
+def _presence_groups(X):
+    """Group of every row that lacks a feature, by which it lacks (-1: complete rows, rows
+    with an infinity, and rows of further patterns once ``MAX_GROUPS`` are taken)."""
+    n, width = X.shape
+    group = np.full(n, -1, dtype=np.int64)
+    masks = np.zeros((MAX_GROUPS, width), dtype=np.bool_)
+    keys = np.zeros(MAX_GROUPS, dtype=np.int64)
+    n_groups = 0
+    mask = np.empty(width, dtype=np.bool_)
+    for i in range(n):
+        finite = True
+        for k in range(width):
+            finite &= X[i, k] - X[i, k] == 0.0  # false for NaN and infinities; vectorises
+        if finite:
+            continue
+        infinite = False
+        key = 0
+        for k in range(width):
+            x = X[i, k]
+            mask[k] = x == x
+            infinite |= abs(x) == np.inf
+            key = key * 31 + mask[k]  # wraps around: a quick first test of equal patterns
+        if not infinite:
+            group[i], n_groups = _pattern_group(mask, key, masks, keys, n_groups)
+    return group, masks, n_groups
+
+
+@njit(cache=True)
+def _pattern_group(mask, key, masks, keys, n_groups):
+    """Index of the group with this presence pattern, made if new (-1 once all are taken)."""
+    for g in range(n_groups):
+        if keys[g] == key and np.all(masks[g] == mask):
+            return g, n_groups
+    if n_groups == MAX_GROUPS:
+        return -1, n_groups
+    masks[n_groups] = mask
+    keys[n_groups] = key
+    return n_groups, n_groups + 1
+
+
+@njit(cache=True)
+def _nearest_group(X, W, alive, rows, present, best, slot):
+    """:func:`nearest` for rows that all hold exactly the features ``present`` (not all of
+    them), all finite."""
+    m = rows.shape[0]
+    width = X.shape[1]
+    columns = np.empty((present.shape[0], m))
+    for c in range(present.shape[0]):
+        for r in range(m):
+            columns[c, r] = X[rows[r], present[c]]
+    total = np.empty(m)
+    for j in range(W.shape[0]):
+        if not alive[j]:
+            continue
+        total[:] = 0.0
+        known = 0
+        for c in range(present.shape[0]):
+            w = W[j, present[c]]
+            if w != w:  # missing on the neuron's side
+                continue
+            known += 1
+            column = columns[c]
+            for r in range(m):
+                diff = column[r] - w
+                total[r] += diff * diff
+        if known == 0:
+            continue
+        for r in range(m):
+            dd = total[r] * width / known  # known < width: the rows lack a feature
+            i = rows[r]
+            if dd < best[i]:
+                best[i] = dd
+                slot[i] = j
+
+
+@njit(cache=True)
+def _nearest_rows(X, W, alive, rows, best, slot):
+    """:func:`nearest` for any rows: over every feature, term by term where one is missing."""
+    m = rows.shape[0]
+    width = X.shape[1]
+    # Every row (rows is 0, 1, ..., n - 1): no gather needed.
+    columns = np.ascontiguousarray(X.T if m == X.shape[0] else X[rows].T)
+    total = np.empty(m)
     for j in range(W.shape[0]):
         if not alive[j]:
             continue
@@ -459,11 +560,12 @@ def nearest(X, W, alive):
         for k in range(width):
             w = W[j, k]
             column = columns[k]
-            for i in range(n):
-                diff = column[i] - w
-                total[i] += diff * diff
-        for i in range(n):
-            dd = total[i]
+            for r in range(m):
+                diff = column[r] - w
+                total[r] += diff * diff
+        for r in range(m):
+            i = rows[r]
+            dd = total[r]
             if dd != dd:  # a feature missing on either side: the sum over the shared ones
                 dd = _partial_distance(X[i], W[j])
                 if dd < 0.0:
@@ -471,4 +573,3 @@ def nearest(X, W, alive):
             if dd < best[i]:
                 best[i] = dd
                 slot[i] = j
-    return slot, best

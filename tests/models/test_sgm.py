@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from models.cluster import SelfGrowthMap, hierarchical_merge, stable_cluster_ids
+from models.cluster import _sgm_kernels as K
 
 
 def blobs(centres, sizes, seed=0, scale=1.0):
@@ -259,3 +260,30 @@ def test_a_light_neuron_between_two_clusters_joins_one_and_links_neither():
     assert result.n_clusters == 2
     assert result.labels[0] != result.labels[2]
     assert result.labels[1] in (result.labels[0], result.labels[2])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_nearest_matches_the_pairwise_distance_to_the_last_bit(seed):
+    # The batch search groups rows by the features they hold; it must find what comparing
+    # every row with every neuron one by one finds: same winner, same distance, same ties.
+    rng = np.random.default_rng(seed)
+    n, width, neurons = rng.integers(1, 120), rng.integers(1, 12), rng.integers(1, 20)
+    X = rng.normal(size=(n, width))
+    sources = rng.integers(0, 3, size=n)  # rows of a source lack the same features
+    for source in range(3):
+        X[np.ix_(sources == source, rng.random(width) < 0.4)] = np.nan
+    X[rng.random((n, width)) < 0.05] = np.nan  # and a few more, anywhere
+    X[rng.random((n, width)) < 0.01] = np.inf * rng.choice([-1, 1])
+    W = rng.normal(size=(neurons, width))
+    W[rng.random((neurons, width)) < 0.3] = np.nan
+    if seed % 2:
+        X, W = np.round(X), np.round(W)  # ties between neurons
+    alive = rng.random(neurons) < 0.8
+    slot, best = K.nearest(X, W, alive)
+    for i in range(n):
+        pairs = [(K.squared_distance(X[i], W[j]), j) for j in np.flatnonzero(alive)]
+        shared = [(d, j) for d, j in pairs if d >= 0.0]
+        expected_d, expected_j = min(shared, key=lambda p: p[0]) if shared else (np.inf, -1)
+        if expected_d == np.inf:  # no finite distance: nothing beats the initial infinity
+            expected_j = -1
+        assert (slot[i], best[i]) == (expected_j, expected_d)
