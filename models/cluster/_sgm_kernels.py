@@ -174,15 +174,46 @@ def _evict_idlest(alive, last, evidence, eage, counters):
     _retire(idlest, alive, evidence, eage, counters)
 
 
+@njit(cache=True)
+def _partial_winners(x, present, count, W, alive):
+    """:func:`_winners` for a record that lacks a feature, all its values finite; it holds
+    the features ``present[:count]``.
+
+    The terms of :func:`_partial_distance` over just the features the record holds (the
+    others add nothing there), in the same order: the same distances to the last bit, at a
+    fraction of the work when the record is one source's among many.
+    """
+    width = x.shape[0]
+    s1 = -1
+    s2 = -1
+    d1 = np.inf
+    d2 = np.inf
+    for j in range(W.shape[0]):
+        if not alive[j]:
+            continue
+        total = 0.0
+        known = 0
+        for c in range(count):
+            diff = x[present[c]] - W[j, present[c]]
+            if diff == diff:  # the neuron knows the feature
+                total += diff * diff
+                known += 1
+        if known > 0:  # known < width: the record lacks a feature
+            s1, d1, s2, d2 = _rank(j, total * width / known, s1, d1, s2, d2)
+    return s1, d1, s2, d2
+
+
 # Compiled without numba's runtime (``_nrt=False``): the kernel allocates nothing, and without
 # the runtime every row view and every helper call stops paying atomic reference counts on its
 # arrays, which took about half of the kernel's time (the arithmetic is unchanged).
 @njit(cache=True, _nrt=False)
 def learn_rows(
     X, start, W, alive, hits, dmean, dvar, born, last, ids, clusters, eage, evar, ecount,
-    cand, evidence, counters, params,
+    cand, evidence, counters, params, present,
 ):  # fmt: skip
     """Learn rows ``start..`` of ``X`` in order; returns ``(next_row, code)``.
+
+    ``present`` is scratch space for the indices of a row's features (``width`` integers).
 
     Stops early with ``MERGE_DUE`` after the record at which merging is scheduled, and with
     ``NEED_SLOT`` (before touching the record) when every slot is in use below the cap.
@@ -199,11 +230,17 @@ def learn_rows(
             return i, NEED_SLOT
         x = X[i]
         observed = 0
+        finite = True
         for k in range(width):
             if x[k] == x[k]:
+                present[observed] = k
                 observed += 1
+                finite &= abs(x[k]) < np.inf
         if observed > 0:
-            s1, d1, s2, d2 = _winners(x, W, alive)
+            if observed < width and finite:
+                s1, d1, s2, d2 = _partial_winners(x, present, observed, W, alive)
+            else:
+                s1, d1, s2, d2 = _winners(x, W, alive)
             dist1 = np.sqrt(d1) if s1 >= 0 else 0.0
             novel = False
             gathered = False

@@ -293,12 +293,13 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         self._widen(X.shape[1])
         X = self._fit_width(X)
         params = self._params_array()
+        present = np.empty(X.shape[1], dtype=np.int64)  # the kernel's scratch space
         row = 0
         while row < X.shape[0]:
             row, code = K.learn_rows(
                 X, row, self._W, self._alive, self._hits, self._dmean, self._dvar, self._born,
                 self._last, self._ids, self._clusters, self._eage, self._evar, self._ecount,
-                self._cand, self._evidence, self._counters, params,
+                self._cand, self._evidence, self._counters, params, present,
             )  # fmt: skip
             if code == K.NEED_SLOT:
                 self._enlarge()
