@@ -287,3 +287,22 @@ def test_nearest_matches_the_pairwise_distance_to_the_last_bit(seed):
         if expected_d == np.inf:  # no finite distance: nothing beats the initial infinity
             expected_j = -1
         assert (slot[i], best[i]) == (expected_j, expected_d)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_winners_over_held_features_match_the_full_comparison(seed):
+    # A record lacking features is compared over those it holds only; the winner, runner-up
+    # and their distances must be those of the comparison over every feature.
+    rng = np.random.default_rng(seed)
+    width, neurons = rng.integers(2, 12), rng.integers(1, 20)
+    W = rng.normal(size=(neurons, width))
+    W[rng.random((neurons, width)) < 0.3] = np.nan
+    alive = rng.random(neurons) < 0.8
+    for _ in range(50):
+        x = rng.normal(size=width)
+        x[rng.random(width) < 0.5] = np.nan
+        if seed % 2:
+            x, W = np.round(x), np.round(W)  # ties
+        present = np.flatnonzero(~np.isnan(x))
+        if 0 < len(present) < width:
+            assert K._partial_winners(x, present, len(present), W, alive) == K._winners(x, W, alive)
