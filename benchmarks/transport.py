@@ -8,7 +8,8 @@ same run, each time with a fresh consumer from the earliest offset:
   ceiling any sgmstream consumer can reach on this machine.
 * ``consume + pipeline``: the same consumer behind :class:`stream.source.KafkaSource`, every
   batch through :class:`stream.pipeline.Pipeline` (validation, mixed-type encoding, Self-Growth
-  Map, drift monitoring), which is what a worker does per batch.
+  Map, drift monitoring), which is what a worker does per batch; the time it spends in each
+  stage is printed too, in microseconds per record.
 
     python -m benchmarks.transport --count 100000
 """
@@ -21,6 +22,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -30,7 +32,7 @@ from models.cluster import SelfGrowthMap
 from producers.synthetic import SyntheticStream
 from stream.broker import REPO_ROOT, LocalBroker, free_port
 from stream.clients import admin_client, consumer, producer
-from stream.pipeline import Pipeline
+from stream.pipeline import STAGES, Pipeline
 from stream.records import record_to_dict
 from stream.schema import SchemaRegistry
 from stream.settings import KafkaSettings
@@ -71,18 +73,21 @@ def consume_raw(settings: KafkaSettings, count: int) -> float:
     return rate
 
 
-def consume_pipeline(settings: KafkaSettings, count: int) -> float:
+def consume_pipeline(settings: KafkaSettings, count: int) -> tuple[float, Counter]:
+    """Records per second, and the seconds the pipeline spent in each of its stages."""
     registry = SchemaRegistry.load(REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml")
     pipeline = Pipeline(registry, model=SelfGrowthMap(seed=0))
     source = KafkaSource(consumer(settings, TOPIC, group_id=None, max_poll_records=1000))
+    stages: Counter = Counter()
 
     def handle(src: KafkaSource) -> int:
         result = pipeline.process(src.poll(max_records=1000, timeout_s=1.0))
+        stages.update(result.seconds)
         return len(result.records) + len(result.rejected)
 
     rate = _timed_drain(source, count, handle)
     source.close()
-    return rate
+    return rate, stages
 
 
 def main() -> None:
@@ -103,7 +108,7 @@ def main() -> None:
             print("raw consume ...", file=sys.stderr)
             raw_rate = consume_raw(settings, args.count)
             print("consume + pipeline ...", file=sys.stderr)
-            pipeline_rate = consume_pipeline(settings, args.count)
+            pipeline_rate, stages = consume_pipeline(settings, args.count)
         finally:
             broker.stop()
     result = {
@@ -113,6 +118,9 @@ def main() -> None:
         "produce_rps": round(produce_rate),
         "raw_consume_rps": round(raw_rate),
         "consume_pipeline_rps": round(pipeline_rate),
+        "pipeline_us_per_record": {
+            stage: round(stages[stage] / args.count * 1e6, 2) for stage in STAGES
+        },
         "python": platform.python_version(),
     }
     print(json.dumps(result))

@@ -8,6 +8,7 @@ so the assignments are honest predictions on unseen records.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,12 +21,21 @@ from stream.schema import SchemaRegistry
 from stream.source import Message
 from stream.validation import Rejection, validate
 
-__all__ = ["BatchResult", "Pipeline"]
+__all__ = ["STAGES", "BatchResult", "Pipeline"]
+
+
+STAGES = ("validate", "encode", "assign", "learn", "drift")
 
 
 @dataclass
 class BatchResult:
-    """What one batch produced. ``records[i]`` came from ``accepted[i]``."""
+    """What one batch produced. ``records[i]`` came from ``accepted[i]``.
+
+    ``seconds`` is the wall time of each stage of :data:`STAGES` on this batch: ``validate``
+    (parsing and schema checks), ``encode`` (mixed-type encoding), ``assign`` (the map's
+    prediction, before it learns), ``learn`` (the map's learning, merges included) and
+    ``drift`` (monitoring, the map's reaction, re-labelling and re-adaptation timing).
+    """
 
     accepted: list[Message] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
@@ -35,6 +45,7 @@ class BatchResult:
     rejected: list[tuple[Message, Rejection]] = field(default_factory=list)
     drift_events: list[DriftEvent] = field(default_factory=list)
     readaptations: list[Readaptation] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
 class Pipeline:
@@ -68,22 +79,31 @@ class Pipeline:
 
     def process(self, messages: list[Message]) -> BatchResult:
         result = BatchResult()
+        started = time.perf_counter()
+        now_ms = int(time.time() * 1000)  # one clock reading for the batch's timestamp checks
         for message in messages:
-            outcome = validate(message.value, self.registry, max_bytes=self.max_bytes)
+            outcome = validate(
+                message.value, self.registry, max_bytes=self.max_bytes, now_ms=now_ms
+            )
             if isinstance(outcome, Rejection):
                 result.rejected.append((message, outcome))
             else:
                 result.accepted.append(message)
                 result.records.append(outcome)
+        result.seconds["validate"] = time.perf_counter() - started
         if result.records:
             self._learn(result)
         return result
 
     def _learn(self, result: BatchResult) -> None:
+        lap = _Lap(result.seconds)
         X = self.encoder.learn_transform_many(result.records)
+        lap("encode")
         seen = self.model.transform_many(X)
+        lap("assign")
         labels = self.model.neuron_ids, self.model.neuron_clusters
         self.model.learn_many(X)
+        lap("learn")
         seconds = np.array([r.event_time for r in result.records], dtype=np.float64) / 1000.0
         result.encoded = X
         result.clusters = seen["cluster"]
@@ -102,3 +122,17 @@ class Pipeline:
         result.readaptations = self.tracker.update_many(
             seen["cluster"], seen["distance"], seconds, result.drift_events, neuron=seen["neuron"]
         )
+        lap("drift")
+
+
+class _Lap:
+    """Writes the time since its previous call (or its creation) under a stage's name."""
+
+    def __init__(self, seconds: dict[str, float]):
+        self.seconds = seconds
+        self.last = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = now - self.last
+        self.last = now

@@ -7,6 +7,7 @@ does exactly that. The meaning of each key is documented in :mod:`stream.evaluat
 from __future__ import annotations
 
 from models.drift import EVENT_KINDS
+from stream.pipeline import STAGES
 
 __all__ = ["REPORT_SCHEMA"]
 
@@ -103,8 +104,16 @@ REPORT_SCHEMA = {
         "throughput_rps": {"type": "number", "minimum": 0},
         "timing": {
             "type": "object",
-            "required": ["seconds"],
-            "properties": {"seconds": {"type": "number", "minimum": 0}},
+            "required": ["seconds"],  # "stages" came later in version 1: optional
+            "properties": {
+                "seconds": {"type": "number", "minimum": 0},
+                "stages": {
+                    "type": "object",
+                    "required": list(STAGES),
+                    "additionalProperties": False,
+                    "properties": {stage: {"type": "number", "minimum": 0} for stage in STAGES},
+                },
+            },
         },
     },
 }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from models.cluster import SelfGrowthMap
-from stream.pipeline import Pipeline
+from stream.pipeline import STAGES, Pipeline
 from stream.recording import RecordingSource, open_input
 from stream.schema import SchemaRegistry
 
@@ -68,3 +69,26 @@ def test_evaluate_reports_the_expected_metrics_and_the_move(seed, tmp_path):
     [event] = report["drift_events"]
     assert MOVE <= event["index"] < MOVE + 500
     assert event["kind"] == "moved_cluster"
+
+
+def test_each_batch_times_its_stages(tmp_path):
+    path = tmp_path / "blobs.jsonl"
+    _three_blobs(0, path, n=1000)
+    pipeline = Pipeline(SchemaRegistry(unknown_sources="infer"), model=SelfGrowthMap(seed=0))
+    batch = RecordingSource(open_input(path, None)).poll(max_records=1000, timeout_s=0.0)
+    learned = pipeline.process(batch).seconds
+    assert list(learned) == list(STAGES) and all(s > 0.0 for s in learned.values())
+    rejected = pipeline.process([replace(batch[0], value=b"not json")]).seconds
+    assert rejected["validate"] > 0.0
+    assert [rejected[s] for s in STAGES[1:]] == [0.0] * (len(STAGES) - 1)  # nothing to learn
+
+
+def test_the_report_splits_the_run_time_by_stage(tmp_path):
+    from stream.cli import main
+
+    path = tmp_path / "blobs.jsonl"
+    _three_blobs(0, path, n=2000)
+    assert main(["evaluate", str(path), "--report", str(tmp_path / "report")]) == 0
+    timing = json.loads((tmp_path / "report" / "report.json").read_text())["timing"]
+    assert list(timing["stages"]) == list(STAGES)
+    assert 0.0 < sum(timing["stages"].values()) <= timing["seconds"]
