@@ -77,6 +77,15 @@ class Pipeline:
         self.tracker = tracker if tracker is not None else ReadaptationTracker()
         self.max_bytes = max_bytes
 
+    def load_kernels(self) -> None:
+        """Load the compiled kernels now, not in the first batch.
+
+        The first compiled call of a process starts numba's runtime (about 0.3 s on a 2-core
+        machine, once); the first batch would carry that cost in its ``encode`` stage and its
+        latency. Assigning an empty batch loads it and changes nothing.
+        """
+        self.model.transform_many(np.empty((0, 0)))
+
     def process(self, messages: list[Message]) -> BatchResult:
         result = BatchResult()
         started = time.perf_counter()

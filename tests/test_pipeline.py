@@ -92,3 +92,13 @@ def test_the_report_splits_the_run_time_by_stage(tmp_path):
     timing = json.loads((tmp_path / "report" / "report.json").read_text())["timing"]
     assert list(timing["stages"]) == list(STAGES)
     assert 0.0 < sum(timing["stages"].values()) <= timing["seconds"]
+
+
+def test_loading_the_kernels_changes_no_model(tmp_path):
+    path = tmp_path / "blobs.jsonl"
+    _three_blobs(0, path, n=1000)
+    pipeline = Pipeline(SchemaRegistry(unknown_sources="infer"), model=SelfGrowthMap(seed=0))
+    pipeline.process(RecordingSource(open_input(path, None)).poll(1000, 0.0))
+    before = json.dumps(pipeline.model.to_dict())  # as text: NaN (unknown) equals NaN
+    pipeline.load_kernels()
+    assert json.dumps(pipeline.model.to_dict()) == before
