@@ -77,6 +77,7 @@ def consume_pipeline(settings: KafkaSettings, count: int) -> tuple[float, Counte
     """Records per second, and the seconds the pipeline spent in each of its stages."""
     registry = SchemaRegistry.load(REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml")
     pipeline = Pipeline(registry, model=SelfGrowthMap(seed=0))
+    pipeline.load_kernels()  # as a worker does before it consumes
     source = KafkaSource(consumer(settings, TOPIC, group_id=None, max_poll_records=1000))
     stages: Counter = Counter()
 
