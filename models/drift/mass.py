@@ -278,6 +278,11 @@ def _scan(
     n_active = 0
     for s in range(n_slots):
         n_active += active[s]
+    # With an alternative rate at least the in-control one, a record a neuron did not win
+    # novel never raises its statistic: at 0 it stays at 0, and the bound need not be computed
+    # (most neurons, most of the time; the bound and the log-likelihood ratio are most of the
+    # cost of this loop).
+    misses_lower = ratio >= 1.0
     for i in range(start, stop):
         position = offset + i
         c = slots[i]
@@ -305,7 +310,7 @@ def _scan(
             seen[s] += 1.0
             if quiet:
                 stat[s] = 0.0
-            elif seen[s] > warmup:
+            elif seen[s] > warmup and (bit or stat[s] > 0.0 or not misses_lower):
                 p_null = upper_bound(rate[s], min(seen[s], horizon), 2.0)
                 p_alt = max(new_share, ratio * p_null)
                 if p_alt < 0.999:
