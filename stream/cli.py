@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from stream.commands import broker, evaluation, recording
+from stream.commands import broker, evaluation, recording, schemas
 from stream.commands.common import EXIT_INTERRUPTED, EXIT_USAGE
 from stream.exceptions import SgmError
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="YAML/JSON settings file (also SGM_CONFIG); flags and env win over it"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (broker, evaluation, recording):
+    for group in (broker, evaluation, recording, schemas):
         group.register(commands)
     for name, what in _NOT_YET.items():
         commands.add_parser(name, help=f"{what} (not built yet)").set_defaults(run=_not_yet(name))

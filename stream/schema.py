@@ -32,10 +32,12 @@ from stream.exceptions import ConfigError
 
 __all__ = [
     "FIELD_TYPES",
+    "SOURCE_NAME_RULE",
     "FieldSpec",
     "SchemaRegistry",
     "SourceSchema",
     "category_name",
+    "is_source_name",
 ]
 
 FIELD_TYPES = ("numeric", "categorical", "ordinal")
@@ -45,6 +47,7 @@ _EXTRA_FIELD_POLICIES = ("reject", "infer", "ignore")
 _UNKNOWN_CATEGORY_POLICIES = ("reject", "accept")
 # Source names become topic names (records.<source>), so they use Kafka's topic alphabet.
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+SOURCE_NAME_RULE = "source names use letters, digits, '.', '_', '-' (<= 200)"
 MAX_FIELD_NAME = 128
 
 
@@ -266,8 +269,8 @@ class _Parser:
 
     def source(self, name: str, body: Any) -> SourceSchema:
         where = f"sources.{name}"
-        if not _SOURCE_NAME.match(name):
-            raise self.fail(where, "source names use letters, digits, '.', '_', '-' (<= 200)")
+        if not is_source_name(name):
+            raise self.fail(where, SOURCE_NAME_RULE)
         body = self.mapping(body, where, ("version", "extra_fields", "fields"))
         version = body.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -351,6 +354,11 @@ class _Parser:
                         f"declared as {spec.type} here but as {other.type} in source "
                         f"{other_source!r} (one field name is one feature in every source)",
                     )
+
+
+def is_source_name(name: str) -> bool:
+    """Whether ``name`` can name a source (it becomes part of a topic name)."""
+    return bool(_SOURCE_NAME.match(name))
 
 
 def category_name(value: Any) -> str | None:
