@@ -190,6 +190,16 @@ class OneHotStandardiser:
         }
         self.columns: list[tuple[str, str | None]] = []  # (field, level or None for numeric)
 
+    @property
+    def discrete_groups(self) -> np.ndarray:
+        """Per column: its field's number if the field is one-hot, -1 if numeric (as
+        :attr:`MixedEncoder.discrete_groups`, so the map treats both encodings alike)."""
+        fields = {field: number for number, field in enumerate(self.types)}
+        return np.array(
+            [-1 if level is None else fields[field] for field, level in self.columns],
+            dtype=np.int64,
+        )
+
     def fit(self, records: list[Record]) -> OneHotStandardiser:
         self._learn(records, sort_levels=True)
         return self
@@ -271,15 +281,19 @@ def run_online(encoder, stream: list[Record], y: np.ndarray, seed: int) -> tuple
     The map's scores, and the final encoding."""
     sgm = SelfGrowthMap(seed=seed)
     for start in range(0, len(stream), BATCH):
-        sgm.learn_many(encoder.learn_transform_many(stream[start : start + BATCH]))
+        X = encoder.learn_transform_many(stream[start : start + BATCH])
+        sgm.set_discrete_groups(encoder.discrete_groups)
+        sgm.learn_many(X)
     X = encoder.transform_many(stream)
     return quality(sgm, X, y), X
 
 
 def run_batch_fitted(data: DataSet, stream: list[Record], y: np.ndarray, seed: int) -> tuple:
     """(b): the encoding fitted on the whole set first, then streamed to the map."""
-    X = OneHotStandardiser(data.types).fit(data.records).transform_many(stream)
+    encoder = OneHotStandardiser(data.types).fit(data.records)
+    X = encoder.transform_many(stream)
     sgm = SelfGrowthMap(seed=seed)
+    sgm.set_discrete_groups(encoder.discrete_groups)
     for start in range(0, len(X), BATCH):
         sgm.learn_many(X[start : start + BATCH])
     return quality(sgm, X, y), X

@@ -107,6 +107,7 @@ class Pipeline:
     def _learn(self, result: BatchResult) -> None:
         lap = _Lap(result.seconds)
         X = self.encoder.learn_transform_many(result.records)
+        self.model.set_discrete_groups(self.encoder.discrete_groups)
         lap("encode")
         seen = self.model.transform_many(X)
         lap("assign")

@@ -102,3 +102,17 @@ def test_loading_the_kernels_changes_no_model(tmp_path):
     before = json.dumps(pipeline.model.to_dict())  # as text: NaN (unknown) equals NaN
     pipeline.load_kernels()
     assert json.dumps(pipeline.model.to_dict()) == before
+
+
+def test_the_map_learns_which_columns_are_discrete_from_the_encoder(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    rows = [
+        {"source": "s", "id": str(i), "event_time": 1767225600000,
+         "features": {"a": float(i % 7), "c": ["x", "y"][i % 2]}}
+        for i in range(300)
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pipeline = Pipeline(SchemaRegistry(unknown_sources="infer"), model=SelfGrowthMap(seed=0))
+    pipeline.process(RecordingSource(open_input(path, None)).poll(1000, 0.0))
+    assert pipeline.model._discrete.tolist() == pipeline.encoder.discrete_groups.tolist()
+    assert sorted(set(pipeline.model._discrete.tolist()))[0] == -1  # "a" is continuous

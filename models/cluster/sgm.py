@@ -100,6 +100,16 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       Any birth or removal brings the next merge within ``merge_every``.
       Between merges a new neuron carries the cluster of the winner it grew beside.
 
+    **Discrete fields.** Records with the same value of a categorical or ordinal field sit at
+    one point of its coordinates, so a cluster whose records mix values of such fields is a set
+    of parallel sheets, one per combination of values, with nothing between them; a density
+    valley between two of them is no evidence of two clusters (there can never be records
+    between two values). Told which columns belong to which discrete field
+    (:meth:`set_discrete_groups`), merging reads each field that differs between two neurons
+    as spread over that difference, so one differing field alone shows no valley; several
+    together still can (see :func:`models.cluster.merging.hierarchical_merge`). Without it
+    every column is continuous.
+
     Why these defaults: data is expected standardised (unit variance per feature), but the
     rule has no absolute length scale — radii are learned from the data. ``radius_z = 2``
     leaves a few percent of a Gaussian cluster's records outside a neuron; with the runner-up
@@ -213,6 +223,7 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         self._counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
         self._counters[K.NEXT_MERGE] = _FIRST_MERGE
         self._merge_sequence = np.zeros((0, 3))
+        self._discrete = np.zeros(0, dtype=np.int64)  # no column known to be discrete
 
     def _allocate(self, capacity: int, width: int) -> None:
         self._W = np.full((capacity, width), np.nan)
@@ -387,7 +398,13 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         width = max(self._W.shape[1], 1)
         variances = (self._dmean[rows] ** 2 + self._dvar[rows]) / width
         result = hierarchical_merge(
-            self._W[rows], self._win_rates(rows), edges, edge_variances, variances, self.min_gap
+            self._W[rows],
+            self._win_rates(rows),
+            edges,
+            edge_variances,
+            variances,
+            self.min_gap,
+            discrete_groups=self._discrete,
         )
         next_cluster = int(self._counters[K.NEXT_CLUSTER])
         ids, next_id = stable_cluster_ids(
@@ -397,6 +414,19 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         self._clusters[rows] = ids
         self._counters[K.NEXT_CLUSTER] = next_id
         self._merge_sequence = result.sequence
+
+    def set_discrete_groups(self, groups) -> None:
+        """Say which columns hold discrete fields, for merging (see *Discrete fields* above).
+
+        ``groups[j]`` is the same number ``>= 0`` for the columns of one categorical or
+        ordinal field and -1 for a continuous column; columns past its end are continuous.
+        An encoder gives it (:attr:`stream.encoding.MixedEncoder.discrete_groups`); it may
+        grow as the encoder adds columns.
+        """
+        groups = np.asarray(groups, dtype=np.int64)
+        if groups.ndim != 1:
+            raise ValueError(f"discrete groups are one number per column, got {groups.shape}")
+        self._discrete = groups.copy()
 
     def _win_rates(self, rows: np.ndarray) -> np.ndarray:
         """Wins per record since each neuron was born: its share of the stream.
@@ -489,6 +519,7 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         state = {name: getattr(self, f"_{name}").copy() for name in _STATE_ARRAYS}
         state["features"] = self._features.names
         state["merge_sequence"] = self._merge_sequence.copy()
+        state["discrete"] = self._discrete.copy()
         return state
 
     def _set_state(self, state: dict) -> None:
@@ -503,6 +534,8 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
         self._alive = self._alive.astype(np.bool_)
         self._features = FeatureIndex(state["features"])
         self._merge_sequence = np.asarray(state["merge_sequence"], dtype=np.float64).reshape(-1, 3)
+        # Snapshots older than the discrete groups have none: every column continuous.
+        self._discrete = np.asarray(state.get("discrete", []), dtype=np.int64).reshape(-1)
 
     @classmethod
     def _unit_test_params(cls):

@@ -277,6 +277,16 @@ class MixedEncoder:
         return list(self._column_names)
 
     @property
+    def discrete_groups(self) -> np.ndarray:
+        """Per output column: the number of its discrete (categorical or ordinal) field, the
+        same for all columns of one field, or -1 for a numeric field's column."""
+        groups = np.full(len(self._column_names), -1, dtype=np.int64)
+        for number, (name, columns) in enumerate(self._columns.items()):
+            if self._fields[name] != "numeric":
+                groups[columns] = number
+        return groups
+
+    @property
     def field_weights(self) -> dict[str, float]:
         """The relevance weight of every field (1 where none is defined, or weights are off)."""
         return {name: self._weights.get(name, 1.0) for name in self._fields}

@@ -306,3 +306,52 @@ def test_winners_over_held_features_match_the_full_comparison(seed):
         present = np.flatnonzero(~np.isnan(x))
         if 0 < len(present) < width:
             assert K._partial_winners(x, present, len(present), W, alive) == K._winners(x, W, alive)
+
+
+def _sheets(fields_differing: int, shared_numeric: bool = True):
+    """Two neurons at the same numeric place (column 0, or none) whose records differ in
+    ``fields_differing`` one-hot fields of two columns each, by equal offsets."""
+    width = 1 + 2 * 4
+    a, b = np.zeros(width), np.zeros(width)
+    for f in range(4):
+        a[1 + 2 * f] = b[2 + 2 * f] = 1.0  # a holds value 0, b value 1 ...
+        if f >= fields_differing:
+            b[1 + 2 * f], b[2 + 2 * f] = 1.0, 0.0  # ... but only in the first few fields
+    if not shared_numeric:
+        a[0] = b[0] = np.nan
+    groups = np.array([-1, 0, 0, 1, 1, 2, 2, 3, 3])
+    return np.vstack([a, b]), groups
+
+
+@pytest.mark.parametrize("fields_differing", [1, 2, 3])
+def test_neurons_apart_only_in_a_few_discrete_fields_are_one_cluster(fields_differing):
+    P, groups = _sheets(fields_differing)
+    args = (P, np.full(2, 50.0), np.array([[0, 1]]))
+    spread = {"edge_variances": np.full((1, 2), 1e-4)}  # every record on its neuron's sheet
+    assert hierarchical_merge(*args, **spread).n_clusters == 2  # a valley between the sheets
+    assert hierarchical_merge(*args, **spread, discrete_groups=groups).n_clusters == 1
+
+
+def test_many_discrete_fields_or_no_continuous_one_still_separate():
+    spread = {"edge_variances": np.full((1, 2), 1e-4)}
+    P, groups = _sheets(4)
+    merged = hierarchical_merge(P, np.full(2, 50.0), np.array([[0, 1]]), **spread,
+                                discrete_groups=groups)  # fmt: skip
+    assert merged.n_clusters == 2
+    P, groups = _sheets(1, shared_numeric=False)  # categorical fields only: as before
+    merged = hierarchical_merge(P, np.full(2, 50.0), np.array([[0, 1]]), **spread,
+                                discrete_groups=groups)  # fmt: skip
+    assert merged.n_clusters == 2
+
+
+def test_discrete_groups_are_checked_and_kept_in_snapshots():
+    sgm = SelfGrowthMap(seed=0)
+    with pytest.raises(ValueError, match="one number per column"):
+        sgm.set_discrete_groups(np.zeros((2, 2)))
+    sgm.learn_many(blobs([[0.0, 0.0, 0.0]], [100])[0])
+    sgm.set_discrete_groups([-1, 0, 0])
+    document = sgm.to_dict()
+    assert SelfGrowthMap.from_dict(document)._discrete.tolist() == [-1, 0, 0]
+    del document["state"]["__dict__"][-1]  # a snapshot from before the groups existed
+    assert [k for k, _ in document["state"]["__dict__"]][-1] == "merge_sequence"
+    assert SelfGrowthMap.from_dict(document)._discrete.tolist() == []

@@ -409,3 +409,24 @@ def test_records_with_exactly_the_known_fields_read_like_any_others():
     assert np.isnan(X[3, 0]) and np.isnan(X[9, 1])
     rows[7]["x"] = "not a number"  # the short way gives up: the general way reads it as missing
     assert np.isnan(short.transform_many(records(rows[7:8]))[0, 0])
+
+
+def test_discrete_groups_name_each_categorical_and_ordinal_fields_columns():
+    encoder = MixedEncoder(types={"size": "ordinal"}, levels={"size": ["S", "M", "L"]})
+    rng = np.random.default_rng(0)
+    encoder.learn_many(
+        [
+            {"x": float(rng.normal()), "colour": str(rng.choice(["r", "g", "b"])), "size": "M"}
+            for _ in range(200)
+        ]
+    )
+    names, groups = encoder.feature_names, encoder.discrete_groups.tolist()
+    assert len(groups) == len(names)
+    by_field: dict[str, set[int]] = {}
+    for name, group in zip(names, groups, strict=True):
+        by_field.setdefault(name.split("#")[0], set()).add(group)
+    assert by_field["x"] == {-1}
+    assert len(by_field["colour"]) == len(by_field["size"]) == 1  # one number per field
+    assert (
+        by_field["colour"] != by_field["size"] and -1 not in by_field["colour"] | by_field["size"]
+    )
