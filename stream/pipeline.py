@@ -56,7 +56,8 @@ class Pipeline:
     registry
         The source schemas every message is validated against.
     encoder, model, monitor, tracker
-        The learned parts and the re-adaptation timer; fresh defaults when omitted.
+        The learned parts and the re-adaptation timer; fresh defaults when omitted (the
+        encoder typed by the registry's declared fields).
     max_bytes
         Messages larger than this are rejected (``too_large``) before they are parsed.
     """
@@ -71,7 +72,9 @@ class Pipeline:
         max_bytes: int = 1 << 20,
     ):
         self.registry = registry
-        self.encoder = encoder if encoder is not None else MixedEncoder()
+        # Typed by the schemas: a declared ordinal field keeps its order, a declared type
+        # wins over what a first value looks like.
+        self.encoder = encoder if encoder is not None else MixedEncoder.from_registry(registry)
         self.model = model if model is not None else SelfGrowthMap()
         self.monitor = monitor if monitor is not None else DriftMonitor()
         self.tracker = tracker if tracker is not None else ReadaptationTracker()

@@ -116,3 +116,10 @@ def test_the_map_learns_which_columns_are_discrete_from_the_encoder(tmp_path):
     pipeline.process(RecordingSource(open_input(path, None)).poll(1000, 0.0))
     assert pipeline.model._discrete.tolist() == pipeline.encoder.discrete_groups.tolist()
     assert sorted(set(pipeline.model._discrete.tolist()))[0] == -1  # "a" is continuous
+
+
+def test_the_default_encoder_is_typed_by_the_schemas():
+    registry = SchemaRegistry.load("deploy/schemas/synthetic.yaml")
+    encoder = Pipeline(registry).encoder
+    assert encoder.types["tier"] == "ordinal"  # a string-valued field, kept in order
+    assert encoder.levels["tier"] == ["free", "pro", "enterprise"]

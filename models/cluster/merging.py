@@ -64,9 +64,9 @@ columns still does, and so do four or more discrete fields differing together by
 offsets (each then a share of ``|d|``; up to three stay below ``min_gap = 3``). This applies
 only to an edge whose ends share a continuous column: where there is none (a source of
 categorical fields only) the discrete offsets are all the data says, and they are kept as
-valleys, as before. Measured on the synthetic three-source stream (``benchmarks/splits.py``):
-12-22 clusters for 10 instead of 29-36, which were split along the combinations of channel,
-country, status and tier.
+valleys, as before. On the synthetic three-source stream the map found 29-36 clusters for 10,
+split along the combinations of channel, country, status and tier, and finds 12-22 with this
+(``benchmarks/splits.py``; numbers in ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
