@@ -107,8 +107,16 @@ GIVEN_K_RESTARTS = 10  # k-means restarts per encoding
 class DataSet:
     """Records, class labels and field types (``numeric`` | ``categorical`` | ``ordinal``)."""
 
-    def __init__(self, name: str, records: list[Record], y: np.ndarray, types: dict[str, str]):
+    def __init__(
+        self,
+        name: str,
+        records: list[Record],
+        y: np.ndarray,
+        types: dict[str, str],
+        log_scaled: tuple[str, ...] = (),
+    ):
         self.name, self.records, self.y, self.types = name, records, y, types
+        self.log_scaled = log_scaled  # numeric fields a schema declares log-scaled
 
     def mixed_encoder(self) -> MixedEncoder:
         if self.name == "synthetic":  # the product's way: types from the sources' schemas
@@ -163,7 +171,9 @@ def load(name: str) -> DataSet:
         return load_keel(name)
     records, y = synthetic(SEED)
     specs = SchemaRegistry.load(SYNTHETIC_SCHEMA).field_types()
-    return DataSet(name, records, y, {field: spec.type for field, spec in specs.items()})
+    types = {field: spec.type for field, spec in specs.items()}
+    logs = tuple(field for field, spec in specs.items() if spec.scale == "log")
+    return DataSet(name, records, y, types, logs)
 
 
 def _is_number(text: str) -> bool:
@@ -179,11 +189,14 @@ class OneHotStandardiser:
 
     ``fit`` on a whole data set gives (b); ``learn_transform_many`` batch by batch gives (b'):
     running mean and variance (merged per batch), one more column when a category first
-    appears (columns keep their place; the map widens). Ordinal fields are one-hot too.
+    appears (columns keep their place; the map widens). Ordinal fields are one-hot too. A
+    numeric field the schema declares ``scale: log`` is read as ``sign(x) log(1 + |x|)``, as
+    (a) reads it: the schema is the user's knowledge, given to every encoder.
     """
 
-    def __init__(self, types: dict[str, str]):
+    def __init__(self, types: dict[str, str], log_scaled: tuple[str, ...] = ()):
         self.types = {k: "numeric" if v == "numeric" else "categorical" for k, v in types.items()}
+        self.log_scaled = log_scaled  # declared by the schema: read as sign(x) log(1 + |x|)
         self.moments = {k: [0.0, 0.0, 0.0] for k, v in self.types.items() if v == "numeric"}
         self.levels: dict[str, dict[str, int]] = {
             k: {} for k, v in self.types.items() if v == "categorical"
@@ -210,7 +223,7 @@ class OneHotStandardiser:
 
     def _learn(self, records: list[Record], sort_levels: bool) -> None:
         for field, kind in self.types.items():
-            values = [r.features.get(field) for r in records]
+            values = self._values(records, field)
             if kind == "numeric":
                 x = np.array([v for v in values if v is not None], dtype=float)
                 if len(x):
@@ -223,6 +236,12 @@ class OneHotStandardiser:
                 if level not in self.levels[field]:
                     self.levels[field][level] = len(self.columns)
                     self.columns.append((field, level))
+
+    def _values(self, records: list[Record], field: str) -> list:
+        values = [r.features.get(field) for r in records]
+        if field not in self.log_scaled:
+            return values
+        return [None if v is None else float(np.sign(v) * np.log1p(abs(v))) for v in values]
 
     def _merge_moments(self, field: str, x: np.ndarray) -> None:
         count, mean, m2 = self.moments[field]
@@ -238,7 +257,7 @@ class OneHotStandardiser:
     def transform_many(self, records: list[Record]) -> np.ndarray:
         out = np.zeros((len(records), len(self.columns)))
         for field, kind in self.types.items():
-            values = [r.features.get(field) for r in records]
+            values = self._values(records, field)
             missing = np.array([v is None for v in values], dtype=bool)
             if kind == "numeric":
                 count, mean, m2 = self.moments[field]
@@ -290,7 +309,7 @@ def run_online(encoder, stream: list[Record], y: np.ndarray, seed: int) -> tuple
 
 def run_batch_fitted(data: DataSet, stream: list[Record], y: np.ndarray, seed: int) -> tuple:
     """(b): the encoding fitted on the whole set first, then streamed to the map."""
-    encoder = OneHotStandardiser(data.types).fit(data.records)
+    encoder = OneHotStandardiser(data.types, data.log_scaled).fit(data.records)
     X = encoder.transform_many(stream)
     sgm = SelfGrowthMap(seed=seed)
     sgm.set_discrete_groups(encoder.discrete_groups)
@@ -456,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: seed {s + 1}/{args.seeds}", file=sys.stderr, flush=True)
             scores_a, X_a = run_online(data.mixed_encoder(), stream, y, seed)
             scores_b, X_b = run_batch_fitted(data, stream, y, seed)
-            scores_online, _ = run_online(OneHotStandardiser(data.types), stream, y, seed)
+            online = OneHotStandardiser(data.types, data.log_scaled)
+            scores_online, _ = run_online(online, stream, y, seed)
             for label, scores in zip(ENCODERS, (scores_a, scores_b, scores_online), strict=True):
                 results[label].append(scores)
             # (b')'s final encoding is (b)'s, its columns in another order: not clustered twice.

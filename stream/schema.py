@@ -45,6 +45,7 @@ SCHEMA_FILE_FORMAT = 1
 _UNKNOWN_SOURCE_POLICIES = ("reject", "infer")
 _EXTRA_FIELD_POLICIES = ("reject", "infer", "ignore")
 _UNKNOWN_CATEGORY_POLICIES = ("reject", "accept")
+_SCALES = ("linear", "log")
 # Source names become topic names (records.<source>), so they use Kafka's topic alphabet.
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 SOURCE_NAME_RULE = "source names use letters, digits, '.', '_', '-' (<= 200)"
@@ -73,6 +74,10 @@ class FieldSpec:
     on_unknown
         Categorical fields with declared categories: ``reject`` a value outside them (default)
         or ``accept`` it as a new category.
+    scale
+        Numeric fields: ``linear`` (default) or ``log``, encoded as ``sign(x) log(1 + |x|)``
+        before standardising (for heavy-tailed amounts, counts and durations). Validation and
+        records keep the value as sent.
 
     Examples
     --------
@@ -87,6 +92,7 @@ class FieldSpec:
     categories: tuple[str, ...] | None = None
     required: bool = False
     on_unknown: str = "reject"
+    scale: str = "linear"
 
     def rank(self, value: str) -> int | None:
         """Position of an ordinal level (``None`` if it is not a level)."""
@@ -287,7 +293,7 @@ class _Parser:
     def field(self, name: str, body: Any, where: str) -> FieldSpec:
         if not name or len(name) > MAX_FIELD_NAME:
             raise self.fail(where, f"field names have 1 to {MAX_FIELD_NAME} characters")
-        allowed = ("type", "unit", "range", "categories", "required", "on_unknown")
+        allowed = ("type", "unit", "range", "categories", "required", "on_unknown", "scale")
         body = self.mapping(body, where, allowed)
         kind = self.choice(body.get("type"), f"{where}.type", FIELD_TYPES)
         unit = body.get("unit")
@@ -304,7 +310,10 @@ class _Parser:
         if kind == "ordinal" and on_unknown == "accept":
             # A new level would have no place in the order, so it cannot be accepted.
             raise self.fail(f"{where}.on_unknown", "ordinal fields only accept declared levels")
-        return FieldSpec(name, kind, unit, value_range, categories, required, on_unknown)
+        scale = self.choice(body.get("scale", "linear"), f"{where}.scale", _SCALES)
+        if scale != "linear" and kind != "numeric":
+            raise self.fail(f"{where}.scale", "only numeric fields have a scale")
+        return FieldSpec(name, kind, unit, value_range, categories, required, on_unknown, scale)
 
     def range(self, value: Any, kind: str, where: str) -> tuple | None:
         if value is None:
@@ -353,6 +362,12 @@ class _Parser:
                         f"sources.{schema.name}.fields.{name}",
                         f"declared as {spec.type} here but as {other.type} in source "
                         f"{other_source!r} (one field name is one feature in every source)",
+                    )
+                if other.scale != spec.scale:
+                    raise self.fail(
+                        f"sources.{schema.name}.fields.{name}.scale",
+                        f"{spec.scale} here but {other.scale} in source {other_source!r} (one "
+                        "field name is one feature in every source)",
                     )
 
 

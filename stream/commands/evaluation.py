@@ -45,10 +45,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"{report['records']} records, {sum(report['deadletter'].values())} rejected; {scores}"
         f"k found {metrics['k_found']} (true {metrics['k_true']}); "
-        f"{len(report['drift_events'])} drift events; {report['throughput_rps']:,.0f} records/s; "
+        f"{_count(len(report['drift_events']), 'drift event')}; "
+        f"{report['throughput_rps']:,.0f} records/s; "
         f"report in {args.report}/report.json"
     )
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _registry(path: Path | None):
@@ -129,7 +134,8 @@ def _demo_stream(kafka, out: Path) -> int:
     print(
         f"[4/4] the worker's code on the same stream: ARI {metrics['ari']:.3f}, "
         f"NMI {metrics['nmi']:.3f}, k found {metrics['k_found']} (true {metrics['k_true']}), "
-        f"{len(report['drift_events'])} drift events, {report['throughput_rps']:,.0f} records/s; "
+        f"{_count(len(report['drift_events']), 'drift event')}, "
+        f"{report['throughput_rps']:,.0f} records/s; "
         f"report and plots in {out / 'report'}"
     )
     print(

@@ -430,3 +430,44 @@ def test_discrete_groups_name_each_categorical_and_ordinal_fields_columns():
     assert (
         by_field["colour"] != by_field["size"] and -1 not in by_field["colour"] | by_field["size"]
     )
+
+
+def test_log_scaled_fields_are_spread_by_ratio_not_difference():
+    rng = np.random.default_rng(0)
+    # Two groups a factor 10 apart, each with a spread proportional to its size.
+    values = np.concatenate(
+        [rng.lognormal(np.log(80), 0.3, 500), rng.lognormal(np.log(900), 0.3, 500)]
+    )
+    records = [{"latency": float(v)} for v in rng.permutation(values)]
+    linear = MixedEncoder().learn_transform_many(records)[:, 0]
+    logged = MixedEncoder(log_scaled=["latency"]).learn_transform_many(records)[:, 0]
+    slow = np.array([r["latency"] > 300 for r in records])
+
+    def spread_ratio(x):  # within-group sd of the slow group over that of the fast group
+        return x[slow].std() / x[~slow].std()
+
+    assert spread_ratio(linear) > 5  # a difference scale: the slow group is 10x as wide
+    assert 0.5 < spread_ratio(logged) < 2  # a ratio scale: both equally wide
+    assert np.all(np.diff(logged[np.argsort([r["latency"] for r in records])]) >= 0)  # order
+
+
+def test_log_scale_comes_from_the_schema_and_survives_a_snapshot():
+    registry = SchemaRegistry.from_dict(
+        {
+            "sources": {
+                "a": {
+                    "version": 1,
+                    "fields": {"t": {"type": "numeric", "scale": "log"}, "u": {"type": "numeric"}},
+                }
+            }
+        }
+    )
+    encoder = MixedEncoder.from_registry(registry)
+    assert encoder.log_scaled == ["t"]
+    encoder.learn_many([{"t": -5.0, "u": 1.0}, {"t": 50.0, "u": 2.0}])  # sign kept: mirrored
+    restored = MixedEncoder.from_dict(loads(dumps("model_update", encoder.to_dict())))
+    assert restored.log_scaled == ["t"]
+    probe = [{"t": 7.0, "u": 1.5}]
+    assert np.array_equal(restored.transform_many(probe), encoder.transform_many(probe))
+    with pytest.raises(ValueError, match="collection of field names"):
+        MixedEncoder(log_scaled="t")

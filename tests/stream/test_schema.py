@@ -102,6 +102,16 @@ def test_infer_unknown_sources():
             " b: {version: 1, fields: {x: {type: categorical}}}}",
             "sources.b.fields.x: declared as categorical here but as numeric in source 'a'",
         ),
+        ("sources: {a: {version: 1, fields: {x: {type: numeric, scale: ln}}}}", "x.scale"),
+        (
+            "sources: {a: {version: 1, fields: {x: {type: ordinal, categories: [a], scale: log}}}}",
+            "only numeric fields have a scale",
+        ),
+        (
+            "sources: {a: {version: 1, fields: {x: {type: numeric, scale: log}}},"
+            " b: {version: 1, fields: {x: {type: numeric}}}}",
+            "sources.b.fields.x.scale: linear here but log in source 'a'",
+        ),
     ],
 )
 def test_bad_files_name_the_key(tmp_path, text, message):
@@ -120,3 +130,11 @@ def test_bad_json_and_extension(tmp_path):
         SchemaRegistry.load(write(tmp_path, GOOD, "s.toml"))
     with pytest.raises(ConfigError, match="cannot read"):
         SchemaRegistry.load(tmp_path / "missing.yaml")
+
+
+def test_a_numeric_field_may_be_log_scaled(tmp_path):
+    text = (
+        "sources: {a: {version: 1, fields: {t: {type: numeric, scale: log}, u: {type: numeric}}}}"
+    )
+    fields = SchemaRegistry.load(write(tmp_path, text)).get("a").fields
+    assert (fields["t"].scale, fields["u"].scale) == ("log", "linear")
