@@ -18,6 +18,9 @@ from, but for one case its comments point out. It is a draft, and says so:
   value is still accepted until someone decides to ``reject`` it;
 * no ``range`` is declared: the values seen are in a comment; a range fitted to a sample would
   reject the next record a little beyond it;
+* no ``scale`` either, but a field of non-negative numbers with a long right tail (skewness
+  above 1, "highly skewed", in its first 10,000 values, at least halved by taking logs) gets
+  a comment suggesting ``scale: log``;
 * a source whose name cannot name a topic is left out, with a comment saying why.
 
 Examples
@@ -50,10 +53,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from stream.records import Record
 from stream.schema import SOURCE_NAME_RULE, is_source_name
 
 __all__ = ["SchemaDraft"]
+
+_SAMPLE = 10_000  # numbers kept per field to judge the shape of its distribution
 
 _HEADER = """\
 # A draft: check every field before use. Ordinal fields cannot be told from categorical
@@ -73,12 +80,15 @@ class _FieldSeen:
     high: float = float("-inf")
     values: Counter = field(default_factory=Counter)
     overflow: bool = False  # more distinct values than are kept
+    sample: list[float] = field(default_factory=list)  # the first numbers, for their shape
 
     def add(self, value: float | str, max_categories: int) -> None:
         self.records += 1
         if isinstance(value, float):
             self.numbers += 1
             self.low, self.high = min(self.low, value), max(self.high, value)
+            if len(self.sample) < _SAMPLE:
+                self.sample.append(value)
         elif value in self.values or len(self.values) < max_categories:
             self.values[value] += 1
         else:
@@ -105,7 +115,26 @@ class _FieldSeen:
             parts.append(
                 f"CHECK: {self.numbers} numbers where text was seen too (rejected unless integers)"
             )
+        skew = self.log_helps() if numeric else None
+        if skew is not None:
+            parts.append(f"skewness {skew[0]:.1f}, {skew[1]:.1f} on a log scale: consider "
+                         "scale: log")  # fmt: skip
         return "; ".join(parts)
+
+    def log_helps(self) -> tuple[float, float] | None:
+        """Skewness of the values and of their logs, if a log scale would tame a long right
+        tail of non-negative values (skewness above 1, "highly skewed", at least halved)."""
+        x = np.asarray(self.sample)
+        if len(x) < 30 or self.low < 0.0:
+            return None
+        plain, logged = _skewness(x), _skewness(np.log1p(x))
+        return (plain, logged) if plain > 1.0 and abs(logged) < plain / 2.0 else None
+
+
+def _skewness(x: np.ndarray) -> float:
+    centred = x - x.mean()
+    spread = np.sqrt(np.mean(centred**2))
+    return float(np.mean(centred**3) / spread**3) if spread > 0 else 0.0
 
 
 class SchemaDraft:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import yaml
 from hypothesis import given, settings
@@ -124,3 +125,17 @@ def test_check_names_the_first_record_of_each_reason(tmp_path, capsys):
     assert "out_of_range: 1, first at line 2: field t: 12.0 is outside [0, 9]" in (
         capsys.readouterr().out
     )
+
+
+def test_a_long_right_tail_gets_a_log_scale_suggested():
+    rng = np.random.default_rng(0)
+    tails = [
+        record("a", t=float(v), u=float(w))
+        for v, w in zip(rng.lognormal(3.0, 1.0, 500), rng.normal(0.0, 1.0, 500), strict=True)
+    ]
+    text = drafted(tails)
+    [t_comment] = [line for line in text.splitlines() if line.strip().startswith("#")
+                   and "500 records" in line and "consider" in line]  # fmt: skip
+    assert "on a log scale: consider scale: log" in t_comment
+    assert text.count("consider scale: log") == 1  # not for the symmetric, signed "u"
+    assert SchemaRegistry.from_dict(yaml.safe_load(text)).get("a").fields["t"].scale == "linear"
