@@ -13,6 +13,7 @@ __all__ = [
     "EXIT_USAGE",
     "add_broker_flags",
     "config",
+    "counted",
     "kafka_settings",
     "local_broker",
     "sigterm_as_interrupt",
@@ -20,6 +21,11 @@ __all__ = [
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 drift event``, ``2 drift events``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def config(args: argparse.Namespace) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 from stream.commands.common import (
     EXIT_INTERRUPTED,
     add_broker_flags,
+    counted,
     kafka_settings,
     local_broker,
     sigterm_as_interrupt,
@@ -45,15 +46,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"{report['records']} records, {sum(report['deadletter'].values())} rejected; {scores}"
         f"k found {metrics['k_found']} (true {metrics['k_true']}); "
-        f"{_count(len(report['drift_events']), 'drift event')}; "
+        f"{counted(len(report['drift_events']), 'drift event')}; "
         f"{report['throughput_rps']:,.0f} records/s; "
         f"report in {args.report}/report.json"
     )
     return 0
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _registry(path: Path | None):
@@ -134,7 +131,7 @@ def _demo_stream(kafka, out: Path) -> int:
     print(
         f"[4/4] the worker's code on the same stream: ARI {metrics['ari']:.3f}, "
         f"NMI {metrics['nmi']:.3f}, k found {metrics['k_found']} (true {metrics['k_true']}), "
-        f"{_count(len(report['drift_events']), 'drift event')}, "
+        f"{counted(len(report['drift_events']), 'drift event')}, "
         f"{report['throughput_rps']:,.0f} records/s; "
         f"report and plots in {out / 'report'}"
     )

@@ -7,6 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from stream.commands.common import counted
+
 EXIT_REJECTED = 1
 
 
@@ -14,14 +16,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     from stream.schema import SchemaRegistry
 
     registry = SchemaRegistry.load(args.file)
-    print(f"{args.file}: {len(registry.schemas)} sources, unknown sources: "
+    print(f"{args.file}: {counted(len(registry.schemas), 'source')}, unknown sources: "
           f"{registry.unknown_sources}")  # fmt: skip
     for schema in registry.schemas.values():
         kinds = Counter(spec.type for spec in schema.fields.values())
         shown = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
         print(
-            f"  {schema.name} v{schema.version}: {len(schema.fields)} fields ({shown or 'none'}), "
-            f"{len(schema.required)} required, extra fields: {schema.extra_fields}"
+            f"  {schema.name} v{schema.version}: {counted(len(schema.fields), 'field')} "
+            f"({shown or 'none'}), {len(schema.required)} required, "
+            f"extra fields: {schema.extra_fields}"
         )
     if args.records is None:
         return 0
