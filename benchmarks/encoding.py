@@ -64,6 +64,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from models.cluster import SelfGrowthMap
 from producers.synthetic import SyntheticStream
 from stream.encoding import MixedEncoder
+from stream.encoding.numeric import signed_log
 from stream.records import Record
 from stream.schema import SchemaRegistry
 
@@ -241,7 +242,8 @@ class OneHotStandardiser:
         values = [r.features.get(field) for r in records]
         if field not in self.log_scaled:
             return values
-        return [None if v is None else float(np.sign(v) * np.log1p(abs(v))) for v in values]
+        logged = signed_log(np.array([np.nan if v is None else v for v in values], dtype=float))
+        return [None if v is None else float(x) for v, x in zip(values, logged, strict=True)]
 
     def _merge_moments(self, field: str, x: np.ndarray) -> None:
         count, mean, m2 = self.moments[field]

@@ -31,6 +31,7 @@ from stream.encoding.numeric import (
     NORMAL_QUINTILES,
     learn_moments,
     quintile_codes,
+    signed_log,
     standardise,
     z_scores,
 )
@@ -360,7 +361,7 @@ class MixedEncoder:
         """``sign(x) log(1 + |x|)`` of the numeric fields declared ``log_scaled``."""
         for name in self.log_scaled or ():
             if self._fields.get(name) == "numeric":
-                out[name] = np.sign(out[name]) * np.log1p(np.abs(out[name]))
+                out[name] = signed_log(out[name])
         return n, out
 
     def _read_columns(

@@ -15,6 +15,16 @@ _WARM_COUNT = 30  # values needed before the running scale is trusted to winsori
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> sigma for a normal
 
 
+def signed_log(x: np.ndarray) -> np.ndarray:
+    """``sign(x) log(1 + |x|)``: a field declared ``scale: log``, before it is standardised
+    (monotone, odd, the identity near 0; ``NaN`` stays ``NaN``).
+
+    >>> signed_log(np.array([-9.0, 0.0, 99.0])).round(3).tolist()
+    [-2.303, 0.0, 4.605]
+    """
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
 def learn_moments(moments: list[float], x: np.ndarray, outlier_sigma: float) -> list[float]:
     """``moments`` updated with the batch ``x`` (``NaN`` = missing), winsorised first."""
     x = x[~np.isnan(x)]
