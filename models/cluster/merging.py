@@ -117,14 +117,14 @@ class Merging:
     n_merged: int
 
 
-def _pair_distances(prototypes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distance over the dimensions both prototypes know; ``inf`` if they share none.
+def _pair_distances(diff: np.ndarray) -> np.ndarray:
+    """Length of each pair's prototype difference ``diff`` (``NaN`` where either prototype
+    does not know the dimension) over the dimensions both know; ``inf`` if they share none.
 
     Not rescaled to all dimensions: the projected variances kept on the map's edges are
     lengths along the line through the two prototypes in the dimensions they share, so the
     distance between them must be measured in the same space.
     """
-    diff = prototypes[a] - prototypes[b]
     known = ~np.isnan(diff)
     out = np.sqrt((np.where(known, diff, 0.0) ** 2).sum(axis=1))
     out[known.sum(axis=1) == 0] = np.inf
@@ -132,17 +132,17 @@ def _pair_distances(prototypes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.
 
 
 def _discrete_spread(
-    prototypes: np.ndarray, edges: np.ndarray, distance: np.ndarray, groups: np.ndarray | None
+    diff: np.ndarray, distance: np.ndarray, groups: np.ndarray | None
 ) -> np.ndarray:
-    """Variance along each edge that its ends' offsets in discrete fields imply (see *Discrete
-    fields* in the module docstring); 0 for an edge whose ends share no continuous column."""
-    if groups is None or not (groups >= 0).any() or len(edges) == 0:
-        return np.zeros(len(edges))
-    diff = prototypes[edges[:, 0]] - prototypes[edges[:, 1]]
+    """Variance along each edge that its ends' offsets ``diff`` in discrete fields imply (see
+    *Discrete fields* in the module docstring); 0 for an edge whose ends share no continuous
+    column."""
+    if groups is None or not (groups >= 0).any() or len(diff) == 0:
+        return np.zeros(len(diff))
     squared = np.where(np.isnan(diff), 0.0, diff) ** 2
     width = min(len(groups), squared.shape[1])
     discrete = np.flatnonzero(groups[:width] >= 0)
-    per_field = np.zeros((len(edges), int(groups.max()) + 1))
+    per_field = np.zeros((len(diff), int(groups.max()) + 1))
     np.add.at(per_field.T, groups[discrete], squared[:, discrete].T)
     spread = (per_field**2).sum(axis=1) / (4.0 * np.maximum(distance, 1e-12) ** 2)
     continuous = np.ones(diff.shape[1], dtype=bool)
@@ -430,8 +430,9 @@ def hierarchical_merge(
         edges = np.vstack([edges, virtual])
         edge_variances = np.vstack([edge_variances, variances[virtual]])
     if len(edges):
-        distance = _pair_distances(prototypes, edges[:, 0], edges[:, 1])
-        floor = _discrete_spread(prototypes, edges, distance, discrete_groups)
+        diff = prototypes[edges[:, 0]] - prototypes[edges[:, 1]]
+        distance = _pair_distances(diff)
+        floor = _discrete_spread(diff, distance, discrete_groups)
         log_gap = density_gaps(
             distance,
             edge_variances[:, 0] + floor,
