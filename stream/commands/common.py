@@ -12,6 +12,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "add_broker_flags",
+    "add_csv_map",
     "config",
     "counted",
     "kafka_settings",
@@ -21,6 +22,16 @@ __all__ = [
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+def add_csv_map(parser: argparse.ArgumentParser, what: str = "FILE") -> None:
+    """The ``--csv-map`` flag of every command that reads a recording: read ``what`` as CSV."""
+    parser.add_argument(
+        "--csv-map",
+        metavar="ROLE=COLUMN,...",
+        help=f"read {what} as CSV: source=COLUMN|NAME,event_time=COLUMN[,id=COLUMN]"
+        "[,label=COLUMN][,features=A|B|C] (default features: all other columns)",
+    )
 
 
 def counted(n: int, noun: str) -> str:

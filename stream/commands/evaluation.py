@@ -10,6 +10,7 @@ from pathlib import Path
 from stream.commands.common import (
     EXIT_INTERRUPTED,
     add_broker_flags,
+    add_csv_map,
     counted,
     kafka_settings,
     local_broker,
@@ -171,9 +172,7 @@ def _add_evaluate_parser(commands) -> None:
         help="also run river's DBSTREAM, DenStream and KMeans (given the true k) on the same "
         "encoded records (slow: per-record Python)",
     )
-    evaluate.add_argument(
-        "--csv-map", metavar="ROLE=COLUMN,...", help="read FILE as CSV (see `replay --help`)"
-    )
+    add_csv_map(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from stream.commands.common import (
     EXIT_INTERRUPTED,
+    add_csv_map,
     kafka_settings,
     sigterm_as_interrupt,
 )
@@ -136,12 +137,7 @@ def _add_replay_parser(commands) -> None:
         action="store_true",
         help="send each message to its recorded partition (default: partition by key)",
     )
-    replay.add_argument(
-        "--csv-map",
-        metavar="ROLE=COLUMN,...",
-        help="read FILE as CSV: source=COLUMN|NAME,event_time=COLUMN[,id=COLUMN][,label=COLUMN]"
-        "[,features=A|B|C] (default features: all other columns)",
-    )
+    add_csv_map(replay)
     replay.add_argument("--count", type=int, metavar="N", help="stop after N messages")
     replay.add_argument("--bootstrap-servers", help="Kafka address (default 127.0.0.1:9092)")
     replay.set_defaults(run=cmd_replay)

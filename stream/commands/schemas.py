@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from stream.commands.common import counted
+from stream.commands.common import add_csv_map, counted
 
 EXIT_REJECTED = 1
 
@@ -126,9 +126,7 @@ def register(commands) -> None:
     )
     check.add_argument("file", type=Path, help="schema file (.yaml, .yml or .json)")
     check.add_argument("--records", type=Path, help="recording (.jsonl.gz / .jsonl) or CSV file")
-    check.add_argument(
-        "--csv-map", metavar="ROLE=COLUMN,...", help="read --records as CSV (see `replay --help`)"
-    )
+    add_csv_map(check, "--records")
     check.set_defaults(run=cmd_check)
     infer = actions.add_parser(
         "infer",
@@ -147,7 +145,5 @@ def register(commands) -> None:
         default=50,
         help="list the values of a categorical field with at most this many (default 50)",
     )
-    infer.add_argument(
-        "--csv-map", metavar="ROLE=COLUMN,...", help="read FILE as CSV (see `replay --help`)"
-    )
+    add_csv_map(infer)
     infer.set_defaults(run=cmd_infer)
