@@ -29,9 +29,10 @@ BATCH = 1000
 MIN_SHARE = 0.01  # pieces with less of a true cluster's records are counted, not shown
 
 
-def final_labels(seed: int, count: int, tail: int) -> tuple[list[Record], list[int], int]:
+def final_labels(
+    registry: SchemaRegistry, seed: int, count: int, tail: int
+) -> tuple[list[Record], list[int], int]:
     """The stream's last ``tail`` records and their clusters by the final model; k found."""
-    registry = SchemaRegistry.load(REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml")
     records = list(SyntheticStream(count=count, seed=seed))
     pipeline = Pipeline(registry, model=SelfGrowthMap(seed=0))
     for start in range(0, count, BATCH):
@@ -54,10 +55,9 @@ def combination_share(records: list[Record], fields: set[str]) -> float:
     return combos.most_common(1)[0][1] / len(records)
 
 
-def report(seed: int, count: int, tail: int) -> None:
-    registry = SchemaRegistry.load(REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml")
+def report(registry: SchemaRegistry, seed: int, count: int, tail: int) -> None:
     fields = discrete_fields(registry)
-    records, clusters, k_found = final_labels(seed, count, tail)
+    records, clusters, k_found = final_labels(registry, seed, count, tail)
     print(f"\nseed {seed}: {k_found} clusters found for 10 true ones (last {tail} records)\n")
     print("| true cluster | records | one combination, whole | pieces (>= 1 %) | "
           "one combination, per piece (weighted) | small pieces |")  # fmt: skip
@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=20_000, help="records per stream")
     parser.add_argument("--tail", type=int, default=5_000, help="records labelled at the end")
     args = parser.parse_args(argv)
+    registry = SchemaRegistry.load(REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml")
     for seed in args.seeds:
-        report(seed, args.count, args.tail)
+        report(registry, seed, args.count, args.tail)
     return 0
 
 
