@@ -1,7 +1,7 @@
 """The mixed-type encoder: records of every source -> one numeric feature space (DESIGN §2).
 
 It composes the parts of this package: column extraction (:mod:`.columns`), value codes
-(:mod:`.vocabulary`), robust numeric scaling (:mod:`.numeric`), ordinal ridits
+(:mod:`.vocabulary`), robust numeric scaling (:mod:`.numeric`), ordinal steps
 (:mod:`.ordinal`), co-occurrence counts (:mod:`.cooccurrence`), categorical coordinates
 (:mod:`.categorical`) and field relevance weights (:mod:`.relevance`). See :class:`MixedEncoder`
 for the method and why.
@@ -35,7 +35,7 @@ from stream.encoding.numeric import (
     standardise,
     z_scores,
 )
-from stream.encoding.ordinal import ridit_positions
+from stream.encoding.ordinal import step_coordinates
 from stream.encoding.relevance import field_weights
 from stream.encoding.vocabulary import Vocabulary
 from stream.records import Record
@@ -93,9 +93,12 @@ class MixedEncoder:
       the coordinates, scaled by the rule above (weighted variance ``1 - sum(p**2)``), so a
       rare value cannot blow up distances the way a standardised one-hot column does
       (``1 / sqrt(p)``) and a field counts once whatever its number of values.
-    * **ordinal**: one column, the value's ridit score (the share of records below the level
-      plus half of those at it, learned from the stream), centred and scaled by the same rule.
-      Order is kept, and two levels are as far apart as the share of records between them.
+    * **ordinal**: one column per step between adjacent levels, saying whether the value lies
+      above that step, centred by the levels' shares and scaled by the same rule. Order is
+      kept, and the squared distance of two levels grows with the number of steps between
+      them, every step counting alike, however rare its levels: a spacing by the share of
+      records between levels (ridit scores) would draw rare levels together, and with them a
+      small cluster that a rare level marks.
 
     **Relevance weights.** A per-value metric alone ties with a one-hot on categorical data:
     summed over the fields, the learned distances are nearly Hamming distances, and every field
@@ -185,18 +188,19 @@ class MixedEncoder:
     ...     batch.append(Record("shop", str(i), 0, features))
     >>> X = encoder.learn_transform_many(batch)
     >>> encoder.feature_names
-    ['weight', 'size', 'colour#0', 'colour#1', 'colour#2', 'shelf#0']
+    ['weight', 'size#0', 'size#1', 'colour#0', 'colour#1', 'colour#2', 'shelf#0']
     >>> colour = encoder.embedding("colour")
     >>> def distance(a, b):
     ...     return round(float(np.linalg.norm(colour[a] - colour[b])), 2)
     >>> distance("red", "orange"), distance("red", "blue")  # red goes with orange, not blue
     (1.2, 1.51)
-    >>> {level: round(float(x[0]), 2) for level, x in encoder.embedding("size").items()}
-    {'S': -1.12, 'M': -0.37, 'L': 0.75}
+    >>> size = encoder.embedding("size")  # one step each, S to L two
+    >>> [round(float(np.linalg.norm(size[a] - size[b])), 2) for a, b in ("SM", "ML", "SL")]
+    [1.2, 1.2, 1.69]
     >>> {field: round(weight, 2) for field, weight in encoder.field_weights.items()}
     {'weight': 1.0, 'colour': 1.62, 'size': 1.0, 'shelf': 0.38}
     >>> encoder.transform_many([Record("shop", "x", 0, {"weight": 15.0, "size": "S"})]).round(2)
-    array([[ 1.97, -1.12,   nan,   nan,   nan,   nan]])
+    array([[ 1.97, -0.9 , -0.6 ,   nan,   nan,   nan,   nan]])
 
     References
     ----------
@@ -273,7 +277,7 @@ class MixedEncoder:
         self._values: dict[str, Vocabulary] = {}  # categorical / ordinal name -> its values
         self._tokens: dict[str, list[int]] = {}  # name -> co-occurrence token of each value / bin
         self._embeddings: dict[str, np.ndarray] = {}  # categorical: values x columns
-        self._positions: dict[str, np.ndarray] = {}  # ordinal: standardised ridit per level
+        self._positions: dict[str, np.ndarray] = {}  # ordinal: level -> step coordinates
         self._cooc = Cooccurrence()
         self._stale: set[str] = set()  # fields with values that have no coordinates yet
         self._since_refresh = 0
@@ -309,7 +313,7 @@ class MixedEncoder:
         relevance weight."""
         values = self._values[field].values if field in self._values else []
         if self._fields.get(field) == "ordinal":
-            return {v: self._positions[field][i : i + 1] for i, v in enumerate(values)}
+            return {v: self._positions[field][i] for i, v in enumerate(values)}
         table = self._embeddings.get(field, np.zeros((0, 0)))
         return {v: table[i] for i, v in enumerate(values) if i < len(table)}
 
@@ -461,8 +465,7 @@ class MixedEncoder:
         elif kind == "ordinal":
             self._values[name] = Vocabulary([str(level) for level in self.levels[name]])
             self._tokens[name] = self._cooc.new_tokens(len(self._values[name]))
-            self._positions[name] = ridit_positions(np.zeros(len(self._values[name])))
-            self._add_columns(name, 1)
+            self._set_positions(name, step_coordinates(np.zeros(len(self._values[name]))))
         else:
             self._values[name] = Vocabulary(limit=self.max_categories)
             self._tokens[name] = []
@@ -472,7 +475,7 @@ class MixedEncoder:
         kind = self._fields[name]
         for _ in range(count):
             column = len(self._column_names)
-            label = name if kind != "categorical" else f"{name}#{len(self._columns[name])}"
+            label = name if kind == "numeric" else f"{name}#{len(self._columns[name])}"
             self._columns[name].append(column)
             self._column_names.append(label)
 
@@ -528,7 +531,7 @@ class MixedEncoder:
             if kind == "categorical":
                 self._refresh_categorical(name)
             elif kind == "ordinal":
-                self._positions[name] = ridit_positions(self._cooc.counts(self._tokens[name]))
+                self._set_positions(name, step_coordinates(self._cooc.counts(self._tokens[name])))
         self._stale.clear()
 
     def _moved(self, name: str) -> bool:
@@ -571,6 +574,14 @@ class MixedEncoder:
         table[:, : coordinates.shape[1]] = coordinates
         self._embeddings[name] = table
 
+    def _set_positions(self, name: str, coordinates: np.ndarray) -> None:
+        # A snapshot from before step columns holds one column per ordinal field: it grows.
+        if coordinates.shape[1] > len(self._columns[name]):
+            self._add_columns(name, coordinates.shape[1] - len(self._columns[name]))
+        table = np.zeros((len(coordinates), len(self._columns[name])))
+        table[:, : coordinates.shape[1]] = coordinates
+        self._positions[name] = table
+
     # -- transform --------------------------------------------------------------------------
 
     def _transform(self, extracted: tuple[int, dict[str, np.ndarray]]) -> np.ndarray:
@@ -606,7 +617,7 @@ class MixedEncoder:
             if self._fields[name] == "categorical":
                 table = self._embeddings[name]
             else:
-                table = self._positions[name][:, None]
+                table = self._positions[name]
             weight = self._weights.get(name, 1.0)
             tables[offsets[f] : offsets[f] + len(table), : table.shape[1]] = weight * table
             widths[f] = len(self._columns[name])
@@ -685,8 +696,9 @@ class MixedEncoder:
         self._embeddings = {
             k: np.asarray(v, dtype=np.float64) for k, v in state["embeddings"].items()
         }
-        self._positions = {
-            k: np.asarray(v, dtype=np.float64) for k, v in state["positions"].items()
+        self._positions = {  # (a snapshot from before step columns holds one per field)
+            k: np.asarray(v, dtype=np.float64).reshape(len(self._values[k]), -1)
+            for k, v in state["positions"].items()
         }
         self._cooc = Cooccurrence.from_state(int(state["n_tokens"]), state["cooc"])
         self._stale = set(state["stale"])
