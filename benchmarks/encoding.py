@@ -27,10 +27,12 @@ orders (a seeded permutation per seed; the synthetic stream keeps its time order
 draws a new stream) and the same map seed for the three encoders. Missing values are ``NaN``
 for every encoder. The class column is dropped; a column is categorical when any of its values
 is not a number, or when the data set's documentation says its integer codes are nominal
-(``DECLARED_CATEGORICAL``). The imbalanced KEEL files are one class against the rest (labels
+(``DECLARED_CATEGORICAL``); a column whose documentation gives ordered levels (ranges of age,
+tumour size or involved nodes in breast, the six attributes of car) is declared ordinal to
+(a), with its levels (``DECLARED_ORDINAL``), as a user's schema would declare it; (b) and (b')
+one-hot it. The imbalanced KEEL files are one class against the rest (labels
 2 classes, a few % positive): ARI there says little; they are listed for breadth. The
-synthetic stream's ordinal ``tier`` is declared to (a) by the stream's schema file; (b) and
-(b') one-hot it.
+synthetic stream's ordinal ``tier`` is declared to (a) by the stream's schema file.
 
 Throughput: 5 rounds; each a fresh encoder and map, one warm-up batch of 10,000 records drawn
 with replacement, then another 10,000-record batch: the time of ``learn_transform_many`` and
@@ -95,6 +97,22 @@ DECLARED_CATEGORICAL = {
     "monk-2": {1, 2, 3, 4, 5, 6},  # MONK's problems: six nominal attributes
     "heart": {2, 3, 6, 7, 9, 13},  # Statlog heart: sex, chest pain, sugar, ecg, angina, thal
 }
+# From the data sets' documentation: ordered levels (1-based positions -> levels, increasing).
+_AGES = ["20-29", "30-39", "40-49", "50-59", "60-69", "70-79"]
+_SIZES = [f"{a}-{a + 4}" for a in range(0, 60, 5)]
+_NODES = [f"{a}-{a + 2}" for a in range(0, 40, 3)]
+_PRICES = ["low", "med", "high", "vhigh"]
+DECLARED_ORDINAL = {
+    "breast": {1: _AGES, 3: _SIZES, 4: _NODES},  # age, tumour size, involved nodes
+    "car-good": {  # buying, maintenance, doors, persons, boot, safety
+        1: _PRICES,
+        2: _PRICES,
+        3: ["2", "3", "4", "5more"],
+        4: ["2", "4", "more"],
+        5: ["small", "med", "big"],
+        6: ["low", "med", "high"],
+    },
+}
 SYNTHETIC_SCHEMA = Path(__file__).resolve().parent.parent / "deploy/schemas/synthetic.yaml"
 SYNTHETIC_COUNT = 10_000
 BATCH = 256
@@ -115,14 +133,16 @@ class DataSet:
         y: np.ndarray,
         types: dict[str, str],
         log_scaled: tuple[str, ...] = (),
+        levels: dict[str, list[str]] | None = None,
     ):
         self.name, self.records, self.y, self.types = name, records, y, types
         self.log_scaled = log_scaled  # numeric fields a schema declares log-scaled
+        self.levels = levels or {}  # ordinal field -> its levels in increasing order
 
     def mixed_encoder(self) -> MixedEncoder:
         if self.name == "synthetic":  # the product's way: types from the sources' schemas
             return MixedEncoder.from_registry(SchemaRegistry.load(SYNTHETIC_SCHEMA))
-        return MixedEncoder()
+        return MixedEncoder(types={f: "ordinal" for f in self.levels}, levels=self.levels)
 
     def stream(self, seed: int) -> tuple[list[Record], np.ndarray]:
         if self.name == "synthetic":
@@ -145,11 +165,13 @@ def load_keel(name: str) -> DataSet:
     values = [row[:-1] for row in rows]
     _, y = np.unique([row[-1] for row in rows], return_inverse=True)
     declared = DECLARED_CATEGORICAL.get(name, set())
+    ordinal = DECLARED_ORDINAL.get(name, {})
     types = {}
     for j in range(len(values[0])):
         column = [row[j] for row in values if row[j] not in ("?", "")]
-        numeric = j + 1 not in declared and all(_is_number(v) for v in column)
-        types[f"A{j + 1}"] = "numeric" if numeric else "categorical"
+        numeric = j + 1 not in declared | set(ordinal) and all(_is_number(v) for v in column)
+        kind = "ordinal" if j + 1 in ordinal else "categorical"
+        types[f"A{j + 1}"] = "numeric" if numeric else kind
     records = []
     for i, row in enumerate(values):
         features = {}
@@ -158,7 +180,8 @@ def load_keel(name: str) -> DataSet:
                 continue  # missing stays missing
             features[field] = float(cell) if kind == "numeric" else cell
         records.append(Record("keel", str(i), 0, features))
-    return DataSet(name, records, y, types)
+    levels = {f"A{j}": levels for j, levels in ordinal.items()}
+    return DataSet(name, records, y, types, levels=levels)
 
 
 def synthetic(seed: int) -> tuple[list[Record], np.ndarray]:
