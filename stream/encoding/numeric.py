@@ -7,6 +7,7 @@ batch by batch. See :class:`stream.encoding.MixedEncoder` for why the bounds are
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 # Edges of the five equally likely bins of a standard normal: numeric fields take part in the
 # co-occurrence statistics of categorical values as "which fifth of its range is it in".
@@ -26,44 +27,70 @@ def signed_log(x: np.ndarray) -> np.ndarray:
 
 
 def learn_moments(moments: list[float], x: np.ndarray, outlier_sigma: float) -> list[float]:
-    """``moments`` updated with the batch ``x`` (``NaN`` = missing), winsorised first."""
-    x = x[~np.isnan(x)]
-    if len(x) == 0:
-        return moments
-    count, mean, m2 = moments
-    low, high = _winsor_bounds(count, mean, m2, x, outlier_sigma)
-    x = np.clip(x, low, high)
-    # Chan et al.'s parallel update: merge the batch's moments into the running ones.
-    n_b, mean_b = len(x), float(x.mean())
-    m2_b = float(((x - mean_b) ** 2).sum())
-    total = count + n_b
-    delta = mean_b - mean
-    return [
-        total,
-        mean + delta * n_b / total,
-        m2 + m2_b + delta * delta * count * n_b / total,
-    ]
+    """``moments`` updated with the batch ``x`` (``NaN`` = missing), winsorised first.
+
+    Until the field has :data:`_WARM_COUNT` values, the batch is bounded by its own robust
+    scale (median and MAD). After that, by the running mean +- ``outlier_sigma`` running
+    standard deviations, widened to the batch's robust bounds where those are wider (given
+    :data:`_WARM_COUNT` values in the batch): a value that the batch's own robust scale does not
+    call an outlier is not one. The running bounds alone feed back on the scale they come
+    from: where a few % of the values lie far from a common one (a count that is mostly 0),
+    those are cut, the scale shrinks, they are cut closer, and over a long stream the scale
+    decays towards 0 (to under a third over 100,000 values, 3 % of them far).
+    """
+    values = np.ascontiguousarray(x, dtype=np.float64)  # one compiled variant for all
+    count, mean, m2 = _learn_moments(
+        float(moments[0]), float(moments[1]), float(moments[2]), values, float(outlier_sigma)
+    )
+    return [count, mean, m2]
 
 
-def _winsor_bounds(
+@njit(cache=True)
+def _learn_moments(
     count: float, mean: float, m2: float, x: np.ndarray, outlier_sigma: float
-) -> tuple[float, float]:
-    if count >= _WARM_COUNT:
-        center, spread = mean, outlier_sigma * np.sqrt(m2 / count)
-    else:  # not enough history to trust: bound the batch by its own robust scale instead
-        center = float(np.median(x))
-        deviation = np.abs(x - center)
-        sigma = _MAD_TO_SIGMA * float(np.median(deviation))
-        if sigma == 0.0:
-            # More than half the values equal (a discrete or zero-inflated field): the scale
-            # is that of the values that differ from it. (Their mean deviation over all
-            # values shrinks with the common value's share, winsorising a rare level into it.)
-            apart = deviation[deviation > 0]
-            sigma = _MAD_TO_SIGMA * float(np.median(apart)) if len(apart) else 0.0
-        spread = outlier_sigma * sigma
-    if spread <= 0.0:
-        return -np.inf, np.inf
-    return center - spread, center + spread
+) -> tuple[float, float, float]:
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        return count, mean, m2
+    low, high = -np.inf, np.inf
+    if count < _WARM_COUNT:  # not enough history to trust: the batch's own robust scale
+        sigma, center = _robust_sigma(x, 1)
+        if sigma > 0.0:
+            low, high = center - outlier_sigma * sigma, center + outlier_sigma * sigma
+    elif m2 > 0.0:
+        spread = outlier_sigma * np.sqrt(m2 / count)
+        low, high = mean - spread, mean + spread
+        if n >= _WARM_COUNT and (x.min() < low or x.max() > high):
+            # Three values apart at least, so that one absurd value cannot set their median.
+            sigma, center = _robust_sigma(x, 3)
+            low = min(low, center - outlier_sigma * sigma)
+            high = max(high, center + outlier_sigma * sigma)
+    x = np.minimum(np.maximum(x, low), high)
+    # Chan et al.'s parallel update: merge the batch's moments into the running ones.
+    mean_b = x.mean()
+    m2_b = ((x - mean_b) ** 2).sum()
+    total = count + n
+    delta = mean_b - mean
+    return total, mean + delta * n / total, m2 + m2_b + delta * delta * count * n / total
+
+
+@njit(cache=True)
+def _robust_sigma(x: np.ndarray, min_apart: int) -> tuple[float, float]:
+    """The robust standard deviation (from the MAD) of ``x``, and its median.
+
+    If more than half the values are equal (a discrete or zero-inflated field), the scale is
+    that of the values that differ from it, given ``min_apart`` of them, else 0. (Their mean
+    deviation over all values shrinks with the common value's share, winsorising a rare level
+    into it.)
+    """
+    center = np.median(x)
+    deviation = np.abs(x - center)
+    sigma = _MAD_TO_SIGMA * np.median(deviation)
+    if sigma == 0.0:
+        apart = deviation[deviation > 0.0]
+        sigma = _MAD_TO_SIGMA * np.median(apart) if len(apart) >= min_apart else 0.0
+    return sigma, center
 
 
 def standardise(moments: list[float], x: np.ndarray, clip: float) -> np.ndarray:
