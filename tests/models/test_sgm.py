@@ -247,6 +247,25 @@ def test_at_the_cap_a_new_dense_region_recycles_a_redundant_neuron():
     assert set(sgm.predict_many(np.array([[0.0, 0.0], [12.0, 0.0]])).tolist()) == old
 
 
+def test_at_the_cap_a_stationary_stream_stops_recycling_neurons():
+    # In two dimensions the vote keeps passing by chance in the tails; at the cap every such
+    # growth recycled a neuron and re-grew one: 97 births over the last 40,000 records here
+    # (25 now, from records beyond two radii).
+    centres = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
+    X, _ = blobs(centres, [20_000] * 3, seed=16)
+    sgm = SelfGrowthMap(max_neurons=12, seed=0)
+    sgm.learn_many(X[:20_000])
+    assert sgm.n_neurons == 12
+    before = set(sgm.neuron_ids.tolist())
+    born = 0
+    for start in range(20_000, len(X), 1_000):
+        sgm.learn_many(X[start : start + 1_000])
+        alive = set(sgm.neuron_ids.tolist())
+        born += len(alive - before)
+        before = alive
+    assert born < 40 and sgm.n_clusters == 3
+
+
 def test_a_light_neuron_between_two_clusters_joins_one_and_links_neither():
     # Heavy neurons at 0 and 10 with tight members; a light one at 5 whose wide, thin
     # component shows no valley towards either side.
