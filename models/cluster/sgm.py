@@ -89,7 +89,10 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       whose region then grew another: on the synthetic three-source stream, stationary,
       184-387 births per 50,000 records for as long as it ran, the cluster count moving
       between 7 and 28, 7 drift events per 100,000 records; without the vote at the cap
-      23-83 births, 8-21 clusters, 1.8 events.) The most redundant neuron is the one whose
+      23-83 births, 8-21 clusters, 1.8 events.) A new region close to covered ones still gets
+      neurons at the cap once the drift monitor reports it: the reaction (:meth:`adapt`)
+      makes the neurons there young again, and beside young neurons growth is at once.
+      The most redundant neuron is the one whose
       removal raises the quantization error least, estimated as its
       win rate times its squared distance to the nearest neuron of its own cluster. Only
       neurons of clusters with at least 3 neurons qualify (never the only neuron of a
