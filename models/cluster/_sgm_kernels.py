@@ -261,9 +261,9 @@ def learn_rows(
                         grow = True
                     else:
                         gathered = _gather(x, s1, r1, cand, evidence)
-                        # At the cap only a far record recycles a neuron: the vote is passed
-                        # by chance now and then in any tail, and each recycled neuron's
-                        # region then grows a new one, a churn without end.
+                        # At the cap the vote grows nothing (immediate growth still recycles):
+                        # it is passed by chance now and then in any tail, and each recycled
+                        # neuron's region then grows a new one, a churn without end.
                         grow = gathered and counters[N_ALIVE] < max_neurons
             if grow and counters[N_ALIVE] >= max_neurons:
                 if s1 >= 0:

@@ -91,16 +91,15 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
       between 7 and 28, 7 drift events per 100,000 records; without the vote at the cap
       23-83 births, 8-21 clusters, 1.8 events.) A new region close to covered ones still gets
       neurons at the cap once the drift monitor reports it: the reaction (:meth:`adapt`)
-      makes the neurons there young again, and beside young neurons growth is at once.
-      The most redundant neuron is the one whose
-      removal raises the quantization error least, estimated as its
-      win rate times its squared distance to the nearest neuron of its own cluster. Only
-      neurons of clusters with at least 3 neurons qualify (never the only neuron of a
-      cluster, never a small cluster's), never the record's winner or runner-up, and never
-      a neuron younger than 200 records (its win rate means nothing yet). If none qualifies
-      the winner learns the record (with the bounded influence above). A record that shares
-      no feature with any neuron (a new source, or only new fields) has no winner to absorb
-      it, so it replaces the neuron that has gone longest without winning.
+      makes the neurons there young again, and beside young neurons growth is at once. The
+      most redundant neuron is the one whose removal raises the quantization error least,
+      estimated as its win rate times its squared distance to the nearest neuron of its own
+      cluster. Only neurons of clusters with at least 3 neurons qualify (never the only
+      neuron of a cluster, never a small cluster's), never the record's winner or runner-up,
+      and never a neuron younger than 200 records (its win rate means nothing yet). If none
+      qualifies the winner learns the record (with the bounded influence above). A record
+      that shares no feature with any neuron (a new source, or only new fields) has no winner
+      to absorb it, so it replaces the neuron that has gone longest without winning.
     * *Merge* at records 32, 64, 128, ... and then every ``merge_every`` records, or on
       :meth:`merge`. Once the map is stable — no neuron born or removed since the last
       merge, and that merge moved no neuron to another cluster — a due merge is skipped and
