@@ -71,8 +71,8 @@ class MixedEncoder:
       batch's own robust bound where that is wider, so a field that is mostly one value keeps
       its scale over a long stream), so one ``1e9`` moves the scale by a bounded step; and the
       output is bounded, so one record cannot dominate a distance: past ``clip / 2`` standard
-      deviations the excess is compressed logarithmically, ``z -> clip / 2 + log(1 + |z| -
-      clip / 2)`` (signed), up to ``+-clip``. The bound and the
+      deviations the excess is compressed logarithmically,
+      ``z -> clip / 2 + log(1 + |z| - clip / 2)`` (signed), up to ``+-clip``. The bound and the
       compression tame a heavy tail (a field like an income, or a count): that is the point of
       them, and it is a choice (a rare extreme value counts as "far", not as "farther than
       everything else together"). Compressing instead of cutting keeps the tail in order (with
