@@ -11,7 +11,10 @@ from, but for one case its comments point out. It is a draft, and says so:
   is one feature in every source); a field with text is ``categorical``, and a number among
   its values would then be rejected as ``wrong_type`` (unless it is an integer: integers name
   categories by their text), which the field's comment says after ``CHECK:``. Ordinal
-  fields cannot be told from categorical ones by their values: declare their levels by hand;
+  fields cannot in general be told from categorical ones by their values: declare their
+  levels by hand. One case can: a field of at least 3 values that all name numeric ranges
+  ("20-29", "<20", "70+") gets a comment suggesting ``type: ordinal`` with the values in
+  the order of their ranges;
 * ``required: true`` for a field present (not ``null``) in every record of its source;
 * a categorical field with at most ``max_categories`` values, all text, lists them, most
   frequent first, with ``on_unknown: accept``: the list documents what was seen, and a new
@@ -31,9 +34,10 @@ Examples
 >>> draft.add(Record("shop", "2", 0, {"price": 12.0, "colour": "blue", "note": "gift"}))
 >>> print(draft.to_yaml(origin="sample.jsonl"))  # doctest: +NORMALIZE_WHITESPACE
 # Drafted by `sgmstream schemas infer` from sample.jsonl (2 records of 1 source).
-# A draft: check every field before use. Ordinal fields cannot be told from categorical
-# ones by their values (declare their levels by hand); no range is enforced (the values seen
-# are in the comments); a listed category set accepts new values until on_unknown is reject.
+# A draft: check every field before use. Ordinal fields are declared categorical (declare
+# their levels by hand; values that name ranges get a suggestion); no range is enforced (the
+# values seen are in the comments); a listed category set accepts new values until on_unknown
+# is reject.
 format: 1
 unknown_sources: reject
 sources:
@@ -50,7 +54,9 @@ sources:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,11 +67,17 @@ from stream.schema import SOURCE_NAME_RULE, is_source_name
 __all__ = ["SchemaDraft"]
 
 _SAMPLE = 10_000  # numbers kept per field to judge the shape of its distribution
+_NUMBER = r"-?\d+(?:\.\d+)?"
+# A value naming a numeric range: "<20", ">= 5", "20-29", "20 to 29", "20..29", "70+".
+_RANGE = re.compile(
+    rf"\s*(?:(<=?|>=?)\s*({_NUMBER})|({_NUMBER})\s*(?:-|to|\.\.)\s*({_NUMBER})|({_NUMBER})\s*\+)\s*"
+)
 
 _HEADER = """\
-# A draft: check every field before use. Ordinal fields cannot be told from categorical
-# ones by their values (declare their levels by hand); no range is enforced (the values seen
-# are in the comments); a listed category set accepts new values until on_unknown is reject.
+# A draft: check every field before use. Ordinal fields are declared categorical (declare
+# their levels by hand; values that name ranges get a suggestion); no range is enforced (the
+# values seen are in the comments); a listed category set accepts new values until on_unknown
+# is reject.
 format: 1
 unknown_sources: reject"""
 
@@ -119,6 +131,10 @@ class _FieldSeen:
         if skew is not None:
             parts.append(f"skewness {skew[0]:.1f}, {skew[1]:.1f} on a log scale: consider "
                          "scale: log")  # fmt: skip
+        levels = None if numeric or self.numbers or self.overflow else _range_order(self.values)
+        if levels is not None:
+            listed = ", ".join(_quoted(level) for level in levels)
+            parts.append(f"values name ranges: consider type: ordinal, categories: [{listed}]")
         return "; ".join(parts)
 
     def log_helps(self) -> tuple[float, float] | None:
@@ -129,6 +145,25 @@ class _FieldSeen:
             return None
         plain, logged = _skewness(x), _skewness(np.log1p(x))
         return (plain, logged) if plain > 1.0 and abs(logged) < plain / 2.0 else None
+
+
+def _range_order(values: Iterable[str]) -> list[str] | None:
+    """The values in the order of the numeric ranges they name ("20-29", "<20", "70+"), if
+    there are at least 3 and every one names a range; else ``None``."""
+    keyed = []
+    for value in values:
+        found = _RANGE.fullmatch(value)
+        if found is None:
+            return None
+        below, bound, low, high, above = found.groups()
+        if low is not None:
+            key = (float(low), float(high))
+        elif above is not None:
+            key = (float(above), np.inf)
+        else:
+            key = (-np.inf, float(bound)) if below.startswith("<") else (float(bound), np.inf)
+        keyed.append((key, value))
+    return [value for _, value in sorted(keyed)] if len(keyed) >= 3 else None
 
 
 def _skewness(x: np.ndarray) -> float:

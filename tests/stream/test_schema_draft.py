@@ -139,3 +139,21 @@ def test_a_long_right_tail_gets_a_log_scale_suggested():
     assert "on a log scale: consider scale: log" in t_comment
     assert text.count("consider scale: log") == 1  # not for the symmetric, signed "u"
     assert SchemaRegistry.from_dict(yaml.safe_load(text)).get("a").fields["t"].scale == "linear"
+
+
+def test_values_that_name_ranges_get_ordinal_levels_suggested_in_order():
+    ages = ["30-39", "20-29", "<20", "70+", "40-49", "20-29"]
+    rows = [record("a", age=age, colour=colour) for age, colour in zip(ages, "rgbrgb", strict=True)]
+    text = drafted(rows)
+    [comment] = [line for line in text.splitlines() if "consider type: ordinal" in line]
+    suggested = '"<20", "20-29", "30-39", "40-49", "70+"'
+    assert comment.endswith(f"categories: [{suggested}]")
+    assert text.count("consider type: ordinal") == 1  # not for the colours
+    # The suggestion, pasted in, makes a schema that accepts what the draft was made from.
+    document = yaml.safe_load(text)
+    levels = yaml.safe_load(comment[comment.index("[") :])
+    document["sources"]["a"]["fields"]["age"] = {"type": "ordinal", "categories": levels}
+    registry = SchemaRegistry.from_dict(document)
+    assert registry.get("a").fields["age"].type == "ordinal"
+    for row in rows:
+        assert not isinstance(validate_object(row, registry), Rejection)
