@@ -84,12 +84,6 @@ def run_peer(model, X: np.ndarray, window: Window) -> None:
     window.peer_seconds += time.process_time() - started
 
 
-def scales(pipeline: Pipeline) -> dict[str, float]:
-    """The learned standard deviation of every numeric field."""
-    stats = pipeline.encoder._stats
-    return {name: float(np.sqrt(m2 / n)) for name, (n, _, m2) in stats.items() if n > 1}
-
-
 def resident_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
 
@@ -158,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         window.predicted += result.clusters.tolist()
         done += len(messages)
         if done % args.window == 0 or done == args.count:
-            now = scales(pipeline)
+            now = pipeline.encoder.numeric_scales
             reference = reference or now
             moved = max(abs(now[f] / reference[f] - 1) for f in reference)
             print(report(done, window, pipeline, moved, peer is not None), flush=True)

@@ -306,6 +306,11 @@ class MixedEncoder:
         return groups
 
     @property
+    def numeric_scales(self) -> dict[str, float]:
+        """The learned (winsorised) standard deviation of every numeric field seen twice."""
+        return {name: float(np.sqrt(m2 / n)) for name, (n, _, m2) in self._stats.items() if n > 1}
+
+    @property
     def field_weights(self) -> dict[str, float]:
         """The relevance weight of every field (1 where none is defined, or weights are off)."""
         return {name: self._weights.get(name, 1.0) for name in self._fields}
@@ -467,7 +472,8 @@ class MixedEncoder:
         elif kind == "ordinal":
             self._values[name] = Vocabulary([str(level) for level in self.levels[name]])
             self._tokens[name] = self._cooc.new_tokens(len(self._values[name]))
-            self._set_positions(name, step_coordinates(np.zeros(len(self._values[name]))))
+            levels = np.zeros(len(self._values[name]))
+            self._positions[name] = self._fitted(name, step_coordinates(levels))
         else:
             self._values[name] = Vocabulary(limit=self.max_categories)
             self._tokens[name] = []
@@ -533,7 +539,8 @@ class MixedEncoder:
             if kind == "categorical":
                 self._refresh_categorical(name)
             elif kind == "ordinal":
-                self._set_positions(name, step_coordinates(self._cooc.counts(self._tokens[name])))
+                counts = self._cooc.counts(self._tokens[name])
+                self._positions[name] = self._fitted(name, step_coordinates(counts))
         self._stale.clear()
 
     def _moved(self, name: str) -> bool:
@@ -570,19 +577,17 @@ class MixedEncoder:
         coordinates = categorical.coordinates(
             profiles, counts, self._embeddings[name], self.max_dims
         )
-        if coordinates.shape[1] > len(self._columns[name]):
-            self._add_columns(name, coordinates.shape[1] - len(self._columns[name]))
-        table = np.zeros((len(counts), len(self._columns[name])))
-        table[:, : coordinates.shape[1]] = coordinates
-        self._embeddings[name] = table
+        self._embeddings[name] = self._fitted(name, coordinates)
 
-    def _set_positions(self, name: str, coordinates: np.ndarray) -> None:
-        # A snapshot from before step columns holds one column per ordinal field: it grows.
+    def _fitted(self, name: str, coordinates: np.ndarray) -> np.ndarray:
+        """``coordinates`` as a table over the field's columns: columns are added where it is
+        wider (they are never removed: their place in the output is kept), zeros where it is
+        narrower. An ordinal field of a snapshot from before step columns grows here too."""
         if coordinates.shape[1] > len(self._columns[name]):
             self._add_columns(name, coordinates.shape[1] - len(self._columns[name]))
         table = np.zeros((len(coordinates), len(self._columns[name])))
         table[:, : coordinates.shape[1]] = coordinates
-        self._positions[name] = table
+        return table
 
     # -- transform --------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ def test_numeric_standardised():
     X = encoder.learn_transform_many(records([{"x": float(v)} for v in rng.normal(50, 7, 5000)]))
     assert encoder.feature_names == ["x"]
     assert abs(X.mean()) < 0.05 and abs(X.std() - 1) < 0.05
+    assert encoder.numeric_scales["x"] == pytest.approx(7.0, rel=0.05)
 
 
 def test_outliers_do_not_wreck_the_scale():
