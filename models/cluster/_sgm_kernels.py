@@ -257,14 +257,21 @@ def learn_rows(
                     novel = np.sqrt(d2) > radius(dmean[s2], dvar[s2], z)
                 grow = False
                 if novel:
-                    if dist1 > FAR * r1 or (hits[s1] < SETTLE and (s2 < 0 or hits[s2] < SETTLE)):
+                    full = counters[N_ALIVE] >= max_neurons
+                    far = dist1 > FAR * r1
+                    young = hits[s1] < SETTLE and (s2 < 0 or hits[s2] < SETTLE)
+                    if young or (far and not full):
                         grow = True
                     else:
-                        gathered = _gather(x, s1, r1, cand, evidence)
-                        # At the cap the vote grows nothing (immediate growth still recycles):
-                        # it is passed by chance now and then in any tail, and each recycled
-                        # neuron's region then grows a new one, a churn without end.
-                        grow = gathered and counters[N_ALIVE] < max_neurons
+                        # At the cap growth recycles a neuron, so it waits for a region, not
+                        # a record: a vote within two radii (passed by chance now and then in
+                        # any tail) grows nothing, and a far record (a rare value, or the first
+                        # of a new region) votes, never joining a candidate of the tail.
+                        reach = 0.5 * (dist1 if full else r1)
+                        if far and squared_distance(cand[s1], W[s1]) <= (FAR * r1) ** 2:
+                            evidence[s1] = 0.0
+                        gathered = _gather(x, s1, reach, cand, evidence)
+                        grow = gathered and (far or not full)
             if grow and counters[N_ALIVE] >= max_neurons:
                 if s1 >= 0:
                     victim = _most_redundant(W, alive, hits, born, clusters, s1, s2,
@@ -310,16 +317,16 @@ def learn_rows(
 
 
 @njit(cache=True)
-def _gather(x, s1, r1, cand, evidence):
+def _gather(x, s1, reach, cand, evidence):
     """Count a novel record as evidence for a neuron beyond ``s1``; True once there is enough.
 
     Each neuron keeps one candidate region (a running mean of the novel records it won and
-    their count). A novel record within ``r1`` of the candidate adds to it; any other takes
+    their count). A novel record within ``reach`` of the candidate adds to it; any other takes
     one away, and replaces the candidate when the count reaches zero (a majority vote, so
     the scattered tail records of a covered region cancel out while a new dense region wins).
     """
     width = x.shape[0]
-    if evidence[s1] > 0.0 and squared_distance(x, cand[s1]) <= 0.25 * r1 * r1:
+    if evidence[s1] > 0.0 and squared_distance(x, cand[s1]) <= reach * reach:
         evidence[s1] += 1.0
         for k in range(width):
             xk = x[k]

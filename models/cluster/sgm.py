@@ -82,24 +82,32 @@ class SelfGrowthMap(BatchClusterer, Snapshot, base.Clusterer):
     * *Forget*: a neuron idle for more than ``forget_after`` records and more than 8 of its own
       mean intervals between wins is removed with its edges (neurons of a rare cluster win
       rarely but regularly and are kept; those of a vanished cluster go).
-    * *Cap*: at ``max_neurons`` the vote no longer grows neurons; a record that grows one at
-      once (beyond ``2`` winner radii, or beside two neurons too young to have a radius)
-      still does, and recycles the most redundant neuron. (The vote is passed by chance now
-      and then in the tail of any region, and at the cap each such growth recycled a neuron
-      whose region then grew another: on the synthetic three-source stream, stationary,
-      184-387 births per 50,000 records for as long as it ran, the cluster count moving
-      between 7 and 28, 7 drift events per 100,000 records; without the vote at the cap
-      23-83 births, 8-21 clusters, 1.8 events.) A new region close to covered ones still gets
-      neurons at the cap once the drift monitor reports it: the reaction (:meth:`adapt`)
-      makes the neurons there young again, and beside young neurons growth is at once. The
-      most redundant neuron is the one whose removal raises the quantization error least,
-      estimated as its win rate times its squared distance to the nearest neuron of its own
-      cluster. Only neurons of clusters with at least 3 neurons qualify (never the only
-      neuron of a cluster, never a small cluster's), never the record's winner or runner-up,
-      and never a neuron younger than 200 records (its win rate means nothing yet). If none
-      qualifies the winner learns the record (with the bounded influence above). A record
-      that shares no feature with any neuron (a new source, or only new fields) has no winner
-      to absorb it, so it replaces the neuron that has gone longest without winning.
+    * *Cap*: at ``max_neurons`` every growth recycles a neuron, so it waits for a region, not
+      a record. A vote completed within ``2`` winner radii grows nothing there (it is passed
+      by chance now and then in the tail of any region), and a record beyond ``2`` radii no
+      longer grows one at once: it votes, replacing a candidate of the tail (one within ``2``
+      radii) instead of joining it, and a vote such a far record completes grows a neuron.
+      There, a novel record counts with the candidate within half its own distance to the
+      winner (a region farther out may spread wider) instead of half the winner's radius.
+      Beside two young neurons growth stays at once. (Each recycled neuron's region grew
+      another, a churn without end. On the synthetic three-source stream, stationary, 300,000
+      records, three seeds, per 50,000 records after the first 50,000: with far records still
+      recycling at once, 20-123 births, 10 drift events in all; with the rule above, 0-39
+      births, 0-4 after 100,000 records, and 2 drift events.) The price: a new cluster close
+      beside a covered one waits for far records of its own, or for the drift monitor, whose
+      reaction (:meth:`adapt`) makes the neurons there young again, and beside young neurons
+      growth is at once. (A new cluster of 10 % of the records, 5 standard deviations beside
+      one of three, in a map full at 9 neurons: its own cluster after 1,000-4,000 records
+      with the monitor reacting, against 500 before the rule, and merged into its neighbour
+      again later in one run of three; 8 apart, 500 either way.) The most redundant neuron is
+      the one whose removal raises the quantization error least, estimated as its win rate
+      times its squared distance to the nearest neuron of its own cluster. Only neurons of
+      clusters with at least 3 neurons qualify (never the only neuron of a cluster, never a
+      small cluster's), never the record's winner or runner-up, and never a neuron younger
+      than 200 records (its win rate means nothing yet). If none qualifies the winner learns
+      the record (with the bounded influence above). A record that shares no feature with any
+      neuron (a new source, or only new fields) has no winner to absorb it, so it replaces
+      the neuron that has gone longest without winning.
     * *Merge* at records 32, 64, 128, ... and then every ``merge_every`` records, or on
       :meth:`merge`. Once the map is stable — no neuron born or removed since the last
       merge, and that merge moved no neuron to another cluster — a due merge is skipped and

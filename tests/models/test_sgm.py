@@ -248,9 +248,10 @@ def test_at_the_cap_a_new_dense_region_recycles_a_redundant_neuron():
 
 
 def test_at_the_cap_a_stationary_stream_stops_recycling_neurons():
-    # In two dimensions the vote keeps passing by chance in the tails; at the cap every such
-    # growth recycled a neuron and re-grew one: 97 births over the last 40,000 records here
-    # (25 now, from records beyond two radii).
+    # In two dimensions the vote keeps passing by chance in the tails, and now and then a
+    # record lies beyond two radii; at the cap every such growth recycled a neuron and re-grew
+    # one: 97 births over the last 40,000 records here, 25 with only far records recycling,
+    # none now.
     centres = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
     X, _ = blobs(centres, [20_000] * 3, seed=16)
     sgm = SelfGrowthMap(max_neurons=12, seed=0)
@@ -263,7 +264,22 @@ def test_at_the_cap_a_stationary_stream_stops_recycling_neurons():
         alive = set(sgm.neuron_ids.tolist())
         born += len(alive - before)
         before = alive
-    assert born < 40 and sgm.n_clusters == 3
+    assert born < 10 and sgm.n_clusters == 3
+
+
+def test_at_the_cap_a_lone_far_record_recycles_nothing_and_a_far_region_does():
+    X, _ = blobs([[0.0, 0.0], [12.0, 0.0]], [3000, 3000], seed=13)
+    sgm = SelfGrowthMap(max_neurons=8, seed=0)
+    sgm.learn_many(X)
+    ids = set(sgm.neuron_ids.tolist())
+    # One rare record far out: recycling a neuron for it would give up a piece of a real region.
+    sgm.learn_many(np.array([[6.0, 30.0]]))
+    assert set(sgm.neuron_ids.tolist()) == ids
+    sgm.learn_many(X[:500])
+    far, _ = blobs([[6.0, 30.0]], [5], seed=17)
+    sgm.learn_many(far)
+    assert len(set(sgm.neuron_ids.tolist()) - ids) == 1
+    assert sgm.transform_many(far)["novelty"].max() < 1.0
 
 
 def test_a_light_neuron_between_two_clusters_joins_one_and_links_neither():
