@@ -31,15 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
+from consumers.common import Stop, topic_pattern
 from stream.exceptions import ConfigError
 from stream.progress import ProgressLine, human_bytes
 from stream.recording import RecordingWriter
 from stream.settings import KafkaSettings
 from stream.source import Message
 
-__all__ = ["RecordResult", "run", "topic_pattern"]
+__all__ = ["RecordResult", "run"]
 
-_POLL_S = 0.2
 _MAX_POLL_RECORDS = 2000
 # Pattern subscriptions see new topics only when metadata refreshes (5 min by default).
 _METADATA_MAX_AGE_MS = 3000
@@ -64,57 +64,6 @@ class RecordResult:
             f"{self.count:,} messages in {self.elapsed_s:.1f} s ({rate:,.0f}/s), "
             f"{human_bytes(self.bytes_written)} -> {self.path} [{per_topic}] ({self.stopped_by})"
         )
-
-
-def topic_pattern(text: str) -> re.Pattern[str]:
-    """The whole-name regular expression of ``--topics``.
-
-    >>> bool(topic_pattern("records.*").match("records.sensors"))
-    True
-    >>> bool(topic_pattern("records.a,records.b").match("records.a.old"))
-    False
-    """
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise ConfigError("--topics needs a topic name or regular expression, e.g. 'records.*'")
-    try:
-        return re.compile("^(?:" + "|".join(f"(?:{p})" for p in parts) + ")$")
-    except re.error as exc:
-        raise ConfigError(f"--topics {text!r} is not a valid regular expression: {exc}") from None
-
-
-class _Stop:
-    """The stop conditions of one run; ``reason`` says which one fired."""
-
-    def __init__(self, duration_s: float | None, count: int | None, idle_s: float | None):
-        for name, value in (("--duration", duration_s), ("--count", count), ("--idle", idle_s)):
-            if value is not None and value <= 0:
-                raise ConfigError(f"{name} must be > 0, got {value}")
-        self.count = count
-        now = time.monotonic()
-        self.deadline = now + duration_s if duration_s is not None else None
-        self.idle_s = idle_s
-        self.last_message = now
-        self.reason = ""
-
-    def room(self, written: int) -> int | None:
-        """How many more messages may be written (``None``: no limit)."""
-        return None if self.count is None else self.count - written
-
-    def reached(self, written: int) -> bool:
-        now = time.monotonic()
-        if self.count is not None and written >= self.count:
-            self.reason = f"--count {self.count} reached"
-        elif self.deadline is not None and now >= self.deadline:
-            self.reason = "--duration elapsed"
-        elif self.idle_s is not None and now - self.last_message >= self.idle_s:
-            self.reason = f"idle for {self.idle_s:g} s"
-        return bool(self.reason)
-
-    def poll_timeout_s(self) -> float:
-        if self.deadline is None:
-            return _POLL_S
-        return max(0.0, min(_POLL_S, self.deadline - time.monotonic()))
 
 
 def _matching_topics(reader, pattern: re.Pattern[str]) -> list[str]:
@@ -142,7 +91,7 @@ def run(
     if start not in ("earliest", "latest"):
         raise ConfigError(f"--from must be earliest or latest, got {start!r}")
     pattern = topic_pattern(topics)
-    stop = _Stop(duration_s, count, idle_s)
+    stop = Stop(duration_s, count, idle_s)
     from stream.clients import consumer
 
     reader = consumer(
@@ -180,7 +129,7 @@ def run(
 def _capture(
     reader,
     writer: RecordingWriter,
-    stop: _Stop,
+    stop: Stop,
     result: RecordResult,
     line: ProgressLine,
     group_id: str | None,
@@ -202,7 +151,7 @@ def _capture(
     _flush(reader, writer, group_id, positions)
 
 
-def _write_batch(polled, writer, stop: _Stop, result: RecordResult, positions: dict) -> None:
+def _write_batch(polled, writer, stop: Stop, result: RecordResult, positions: dict) -> None:
     room = stop.room(writer.count)
     for records in polled.values():
         for r in records:

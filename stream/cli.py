@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from stream.commands import broker, evaluation, recording, schemas
+from stream.commands import broker, evaluation, recording, schemas, worker
 from stream.commands.common import EXIT_INTERRUPTED, EXIT_USAGE
 from stream.exceptions import SgmError
 
@@ -21,7 +21,6 @@ __all__ = ["main"]
 
 # Commands of the design that are not built yet: they say so instead of pretending.
 _NOT_YET = {
-    "worker": "the long-running clustering worker",
     "aggregator": "the asynchronous model aggregator",
     "dashboard": "the built-in live dashboard",
 }
@@ -45,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="YAML/JSON settings file (also SGM_CONFIG); flags and env win over it"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (broker, evaluation, recording, schemas):
+    for group in (broker, evaluation, recording, schemas, worker):
         group.register(commands)
     for name, what in _NOT_YET.items():
         commands.add_parser(name, help=f"{what} (not built yet)").set_defaults(run=_not_yet(name))

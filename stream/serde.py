@@ -48,7 +48,7 @@ __all__ = [
     "record_to_dict",
 ]
 
-KINDS = ("record", "model_update", "global_model", "drift_event")
+KINDS = ("record", "assignment", "model_update", "global_model", "drift_event")
 DEFAULT_MAX_BYTES = 64 << 20  # a global model of thousands of neurons is a few MB
 MAX_DEPTH = 64  # our documents nest a handful of levels; deep nesting is an attack on parsers
 _FORMATS = ("json", "msgpack")

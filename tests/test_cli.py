@@ -208,3 +208,18 @@ def test_every_help_text_renders_plainly():
         text = parser.format_help()
         # argparse leaves a description's "%%" as it is: the reader would see it doubled.
         assert "%%" not in text, parser.prog
+
+
+def test_worker_with_an_unreadable_checkpoint_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "w.json"
+    bad.write_text("{not json")
+    code, _, err = run(capsys, "worker", "--checkpoint", str(bad), "--bootstrap-servers", "x:1")
+    assert code == 2
+    assert "move it away to start from scratch" in one_clear_line(err)
+
+
+def test_worker_bad_interval_is_one_line(capsys, tmp_path):
+    argv = ["worker", "--checkpoint", str(tmp_path / "w.json"), "--checkpoint-every", "0"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "--checkpoint-every must be > 0" in one_clear_line(err)

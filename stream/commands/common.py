@@ -17,6 +17,7 @@ __all__ = [
     "counted",
     "kafka_settings",
     "local_broker",
+    "schema_registry",
     "sigterm_as_interrupt",
 ]
 
@@ -69,6 +70,16 @@ def local_broker(args: argparse.Namespace):
         heap=settings.heap,
     )
     return broker, settings
+
+
+def schema_registry(path: Path | None):
+    """The schemas of ``--schemas``; without a file, every source is accepted and each
+    field's type is inferred from its values."""
+    from stream.schema import SchemaRegistry
+
+    if path is None:
+        return SchemaRegistry(unknown_sources="infer")
+    return SchemaRegistry.load(path)
 
 
 @contextlib.contextmanager

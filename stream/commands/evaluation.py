@@ -14,6 +14,7 @@ from stream.commands.common import (
     counted,
     kafka_settings,
     local_broker,
+    schema_registry,
     sigterm_as_interrupt,
 )
 
@@ -24,7 +25,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from stream.pipeline import Pipeline
     from stream.recording import RecordingSource, open_input
 
-    registry = _registry(args.schemas)
+    registry = schema_registry(args.schemas)
     source = RecordingSource(open_input(args.file, args.csv_map))
     pipeline = Pipeline(registry, model=SelfGrowthMap(seed=args.seed))
     report = run_evaluation(
@@ -52,15 +53,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"report in {args.report}/report.json"
     )
     return 0
-
-
-def _registry(path: Path | None):
-    from stream.schema import SchemaRegistry
-
-    if path is None:
-        # No schema file: accept every source and infer each field's type from its values.
-        return SchemaRegistry(unknown_sources="infer")
-    return SchemaRegistry.load(path)
 
 
 def cmd_produce(args: argparse.Namespace) -> int:

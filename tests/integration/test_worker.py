@@ -1,0 +1,377 @@
+"""The long-running worker against the real broker: outputs, dead letters, crashes, order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from sklearn.metrics import adjusted_rand_score
+
+from consumers import worker
+from models.cluster import SelfGrowthMap
+from producers.synthetic import SyntheticStream
+from stream.clients import admin_client, producer
+from stream.evaluation import evaluate
+from stream.pipeline import Pipeline
+from stream.schema import SchemaRegistry
+from stream.settings import TopicSettings
+from stream.source import MemorySource, Message
+
+pytestmark = pytest.mark.kafka
+
+REPO = Path(__file__).resolve().parents[2]
+SYNTHETIC_SCHEMAS = REPO / "deploy" / "schemas" / "synthetic.yaml"
+_NOW_MS = int(time.time() * 1000)  # recent timestamps: the broker's retention keeps them
+
+
+class Topics:
+    """Fresh, uniquely named records, assignments and dead-letter topics for one test."""
+
+    def __init__(self, kafka_settings, sources=("a", "b"), partitions: int = 3):
+        tag = uuid.uuid4().hex[:8]
+        self.prefix = f"test.worker.{tag}.records."
+        self.records = {s: self.prefix + s for s in sources}
+        self.names = TopicSettings(
+            assignments=f"test.worker.{tag}.assignments",
+            deadletter=f"test.worker.{tag}.deadletter",
+        )
+        self.group = f"test.worker.{tag}"
+        admin = admin_client(kafka_settings)
+        try:
+            admin.create_topics(
+                [NewTopic(t, partitions, 1) for t in self.records.values()]
+                + [NewTopic(self.names.assignments, 2, 1), NewTopic(self.names.deadletter, 1, 1)]
+            )
+        finally:
+            admin.close()
+        self.pattern = self.prefix.replace(".", r"\.") + ".*"
+
+
+def _send(kafka_settings, messages) -> None:
+    out = producer(kafka_settings, linger_ms=5)
+    for topic, key, value, timestamp in messages:
+        out.send(topic, value=value, key=key, timestamp_ms=timestamp)
+    out.flush()
+    out.close()
+
+
+def _read(kafka_settings, topic: str, expected: int, timeout_s: float = 30.0) -> list:
+    reader = KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
+    )
+    out, deadline = [], time.monotonic() + timeout_s
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            out.extend(reader)
+    finally:
+        reader.close()
+    return out
+
+
+def _blob_record(i: int, source: str, rng) -> tuple[dict, int]:
+    label = i % 3
+    centre = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])[label]
+    x, y = centre + rng.normal(size=2)
+    record = {
+        "source": source,
+        "id": f"{source}-{i}",
+        "event_time": _NOW_MS + i,
+        "features": {"x": float(x), "y": float(y)},
+        "label": str(label),
+    }
+    return record, label
+
+
+def _documents(messages) -> tuple[dict, list]:
+    assignments, events = {}, []
+    for m in messages:
+        document = orjson.loads(m.value)
+        if document["kind"] == "assignment":
+            assignments.setdefault(document["body"]["id"], []).append(document["body"])
+        else:
+            events.append(document["body"])
+    return assignments, events
+
+
+def _committed(kafka_settings, group: str, topics: dict) -> dict:
+    reader = KafkaConsumer(
+        bootstrap_servers=kafka_settings.bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+    )
+    try:
+        return {
+            (topic, p): reader.committed(TopicPartition(topic, p))
+            for topic in topics.values()
+            for p in reader.partitions_for_topic(topic)
+        }
+    finally:
+        reader.close()
+
+
+def test_worker_assigns_every_record_and_dead_letters_bad_input_untouched(kafka_settings, tmp_path):
+    topics = Topics(kafka_settings)
+    rng = np.random.default_rng(0)
+    sent, labels = [], {}
+    for i in range(3000):
+        source = "ab"[i % 2]
+        record, label = _blob_record(i, source, rng)
+        labels[record["id"]] = label
+        sent.append(
+            (topics.records[source], record["id"].encode(), orjson.dumps(record), _NOW_MS + i)
+        )
+    bad = [
+        (b"k1", b"\xff\xfe not json", "bad_encoding"),
+        (
+            None,
+            b'{"source": "a", "id": "n1", "event_time": -5, "features": {"x": 1}}',
+            "bad_timestamp",
+        ),
+        (b"k3", b"[1, 2, 3]", "not_an_object"),
+    ]
+    for j, (key, value, _) in enumerate(bad):
+        sent.append((topics.records["a"], key, value, _NOW_MS + 5000 + j))
+    _send(kafka_settings, sent)
+
+    result = worker.run(
+        kafka_settings,
+        SchemaRegistry(unknown_sources="infer"),
+        tmp_path / "worker.json",
+        topics=topics.pattern,
+        group_id=topics.group,
+        names=topics.names,
+        count=len(sent),
+        name="w1",
+    )
+    assert result.processed == len(sent), result.describe()
+    assert dict(result.rejected) == {reason: 1 for _, _, reason in bad}
+
+    assignments, events = _documents(_read(kafka_settings, topics.names.assignments, 3000))
+    assert sorted(assignments) == sorted(labels)
+    assert all(len(copies) == 1 for copies in assignments.values())
+    first = next(iter(assignments.values()))[0]
+    assert set(first) == {
+        "source", "id", "event_time", "cluster", "novelty", "drift", "topic", "partition",
+        "offset", "worker",
+    }  # fmt: skip
+    # Each batch is assigned before it is learned (the first one by an empty map): three
+    # well-separated blobs are told apart from the second batch of 1,000 records on.
+    later = [i for i in labels if int(i.split("-")[1]) >= 1500]
+    clusters = [assignments[i][0]["cluster"] for i in later]
+    assert adjusted_rand_score([labels[i] for i in later], clusters) > 0.9
+    assert all(e["worker"] == "w1" for e in events)
+
+    dead = _read(kafka_settings, topics.names.deadletter, len(bad))
+    assert len(dead) == len(bad)
+    by_value = {m.value: m for m in dead}
+    for key, value, reason in bad:
+        m = by_value[value]
+        headers = {k: v.decode() for k, v in m.headers}
+        assert m.key == key
+        assert headers["sgm.reason"] == reason
+        assert headers["sgm.topic"] == topics.records["a"]
+        assert headers["sgm.worker"] == "w1"
+        offset = int(headers["sgm.offset"])
+        original = _read_at(
+            kafka_settings, topics.records["a"], int(headers["sgm.partition"]), offset
+        )
+        assert original == value
+
+    # Everything processed is committed, and the checkpoint holds the same offsets.
+    committed = _committed(kafka_settings, topics.group, topics.records)
+    state = orjson.loads((tmp_path / "worker.json").read_bytes())
+    assert state["processed"] == len(sent)
+    assert {(t, p): o for t, p, o in state["offsets"]} == {
+        tp: o for tp, o in committed.items() if o is not None
+    }
+    assert sum(committed.values()) == len(sent)
+
+
+def _read_at(kafka_settings, topic: str, partition: int, offset: int) -> bytes:
+    reader = KafkaConsumer(
+        bootstrap_servers=kafka_settings.bootstrap_servers, enable_auto_commit=False
+    )
+    try:
+        tp = TopicPartition(topic, partition)
+        reader.assign([tp])
+        reader.seek(tp, offset)
+        polled = reader.poll(timeout_ms=5000, max_records=1)
+        return polled[tp][0].value
+    finally:
+        reader.close()
+
+
+def _synthetic(kafka_settings, topics: Topics, count: int, seed: int = 0) -> list[dict]:
+    """The synthetic three-source stream, event times from now on, onto the test's topics."""
+    stream = list(SyntheticStream(count=count, seed=seed, interval_ms=1, start_ms=_NOW_MS))
+    _send(
+        kafka_settings,
+        [
+            (topics.records[r.source], r.id.encode(), orjson.dumps(_as_dict(r)), r.event_time)
+            for r in stream
+        ],
+    )
+    return stream
+
+
+def _as_dict(record) -> dict:
+    return {
+        "source": record.source,
+        "id": record.id,
+        "event_time": record.event_time,
+        "features": record.features,
+        "label": record.label,
+    }
+
+
+def _cli(topics: Topics, kafka_settings, checkpoint: Path, *extra: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "SGM_TOPICS_ASSIGNMENTS": topics.names.assignments,
+        "SGM_TOPICS_DEADLETTER": topics.names.deadletter,
+    }
+    flags = {
+        "--bootstrap-servers": kafka_settings.bootstrap_servers,
+        "--topics": topics.pattern,
+        "--group": topics.group,
+        "--schemas": str(SYNTHETIC_SCHEMAS),
+        "--checkpoint": str(checkpoint),
+        "--checkpoint-every": "0.5",
+        "--batch-size": "500",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "worker",
+            *(x for f in flags.items() for x in f),
+            *extra,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _processed_in(checkpoint: Path) -> int:
+    try:
+        return orjson.loads(checkpoint.read_bytes())["processed"]
+    except (OSError, orjson.JSONDecodeError):
+        return 0
+
+
+def _wait_for_checkpoint(checkpoint: Path, at_least: int, timeout_s: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        processed = _processed_in(checkpoint)
+        if processed >= at_least:
+            return processed
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint with {at_least} records within {timeout_s} s")
+
+
+SOURCES = ("sensors", "payments", "weblogs")
+
+
+def test_sigkill_loses_no_record_and_the_restart_learns_each_once(kafka_settings, tmp_path):
+    topics = Topics(kafka_settings, sources=SOURCES)
+    count = 30_000
+    stream = _synthetic(kafka_settings, topics, count)
+    checkpoint = tmp_path / "worker.json"
+
+    first = _cli(topics, kafka_settings, checkpoint, "--name", "w-kill")
+    _wait_for_checkpoint(checkpoint, 3000)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    at_kill = _processed_in(checkpoint)
+    assert 0 < at_kill < count, "the worker must be killed mid-stream for this test to mean much"
+
+    # The same name: a static member of the group gets its partitions back at once.
+    second = _cli(topics, kafka_settings, checkpoint, "--name", "w-kill", "--idle", "3")
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert f"resumed after {at_kill:,}" in err
+    # Learned exactly once: the checkpoint and the committed offsets moved together.
+    assert _processed_in(checkpoint) == count
+
+    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments, count))
+    assert sorted(assignments) == sorted(r.id for r in stream)  # at least once: none missing
+    again = sum(len(copies) - 1 for copies in assignments.values())
+    assert again < count - at_kill  # only what followed the last checkpoint came twice
+
+
+def test_sigterm_drains_checkpoints_commits_and_exits_cleanly(kafka_settings, tmp_path):
+    topics = Topics(kafka_settings, sources=SOURCES)
+    count = 20_000
+    stream = _synthetic(kafka_settings, topics, count, seed=1)
+    checkpoint = tmp_path / "worker.json"
+
+    first = _cli(topics, kafka_settings, checkpoint)
+    _wait_for_checkpoint(checkpoint, 2000)
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err
+    assert "(SIGTERM)" in err.splitlines()[-1]
+    stopped_at = _processed_in(checkpoint)
+    committed = _committed(kafka_settings, topics.group, topics.records)
+    assert sum(o or 0 for o in committed.values()) == stopped_at
+
+    second = _cli(topics, kafka_settings, checkpoint, "--idle", "3")
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert _processed_in(checkpoint) == count
+    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments, count))
+    # A clean stop redoes nothing: every record assigned exactly once.
+    assert sorted(assignments) == sorted(r.id for r in stream)
+    assert all(len(copies) == 1 for copies in assignments.values())
+
+
+def test_a_backlog_is_learned_in_event_time_order_across_partitions(kafka_settings, tmp_path):
+    """Consumed as fetched, a backlog of 12 partitions reaches the map source by source;
+    aligned, the worker clusters it as well as the offline run on the time-ordered file."""
+    topics = Topics(kafka_settings, sources=SOURCES, partitions=4)
+    count = 20_000
+    stream = _synthetic(kafka_settings, topics, count)
+
+    result = worker.run(
+        kafka_settings,
+        SchemaRegistry.load(SYNTHETIC_SCHEMAS),
+        tmp_path / "worker.json",
+        topics=topics.pattern,
+        group_id=topics.group,
+        names=topics.names,
+        count=count,
+        name="backlog",
+    )
+    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments, count))
+    labels = [r.label for r in stream]
+    live = adjusted_rand_score(labels, [assignments[r.id][0]["cluster"] for r in stream])
+
+    offline = evaluate(
+        MemorySource(
+            Message("t", 0, i, None, orjson.dumps(_as_dict(r)), r.event_time)
+            for i, r in enumerate(stream)
+        ),
+        Pipeline(SchemaRegistry.load(SYNTHETIC_SCHEMAS), model=SelfGrowthMap(seed=0)),
+    )
+    reference = adjusted_rand_score(labels, np.concatenate(offline.clusters))
+    assert live > reference - 0.05, (live, reference)
+    assert result.drift_events <= len(offline.drift_events) + 1
