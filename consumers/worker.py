@@ -13,12 +13,15 @@ Does
     batch is assigned before it is learned) and drift monitoring.
 
 Writes
-    * ``sgm.assignments``: one ``assignment`` document per valid record (keyed by the record's
-      id): its source, id and event time, the cluster it was assigned to, its novelty (winner
-      distance over the winner's radius), ``drift`` (true if a drift event of the same batch
-      names its cluster), the topic, partition and offset it came from, and the worker's
-      name; and one ``drift_event`` document per drift event (keyed ``drift``), with the
-      worker's name. Readers tell the two apart by the envelope's ``kind``.
+    * ``sgm.assignments``: per batch and source partition, one ``assignment`` document (keyed
+      ``topic/partition``, so one output partition keeps each input partition's order) with the
+      worker's name, the topic and partition, and one entry per valid record in each of the
+      columns ``offset``, ``source``, ``id``, ``event_time``, ``cluster`` (the cluster it was
+      assigned to), ``novelty`` (winner distance over the winner's radius) and ``drift`` (true
+      if a drift event of the same batch names its cluster); and one ``drift_event`` document
+      per drift event (keyed ``drift``), with the worker's name. Readers tell the two apart by
+      the envelope's ``kind``. Columns, not a message per record: kafka-python sends some
+      20,000 messages a second on this class of machine, which would cap the worker there.
     * ``sgm.deadletter``: every message that failed validation, its key, value and timestamp
       untouched, with the reason code, the offending field, a detail and the topic, partition
       and offset it came from in headers (``sgm.reason``, ``sgm.field``, ``sgm.detail``,
@@ -74,7 +77,7 @@ from models.cluster import SelfGrowthMap
 from stream import checkpoint as checkpoints
 from stream.exceptions import BrokerError, ConfigError
 from stream.pipeline import BatchResult, Pipeline
-from stream.progress import ProgressLine
+from stream.progress import ProgressLine, counted
 from stream.schema import SchemaRegistry
 from stream.serde import dumps
 from stream.settings import KafkaSettings, TopicSettings
@@ -104,6 +107,7 @@ class WorkerResult:
     clusters: int = 0
     neurons: int = 0
     elapsed_s: float = 0.0
+    active_s: float = 0.0  # from the first message fetched to the end (no group join)
     stopped_by: str = ""
 
     def describe(self) -> str:
@@ -112,8 +116,8 @@ class WorkerResult:
         return (
             f"{self.processed:,} messages in {self.elapsed_s:.1f} s ({rate:,.0f}/s{resumed}), "
             f"{sum(self.rejected.values()):,} dead-lettered, {self.clusters} clusters on "
-            f"{self.neurons} neurons, {self.drift_events} drift events, "
-            f"{self.checkpoints} checkpoints ({self.stopped_by})"
+            f"{self.neurons} neurons, {counted(self.drift_events, 'drift event')}, "
+            f"{counted(self.checkpoints, 'checkpoint')} ({self.stopped_by})"
         )
 
 
@@ -196,6 +200,7 @@ class _Loop:
         )
         source = KafkaSource(reader)
         started = time.monotonic()
+        first = None
         try:
             reader.subscribe(pattern=pattern.pattern, listener=self.owned)
             self.pipeline.load_kernels()
@@ -204,6 +209,8 @@ class _Loop:
                 room = stop.room(self.result.processed)
                 limit = batch_size if room is None else min(batch_size, room)
                 fetched = source.poll(max_records=_POLL_RECORDS, timeout_s=stop.poll_timeout_s())
+                if fetched and first is None:
+                    first = time.monotonic()
                 if fetched or len(self.aligner) or not self.owned.partitions:
                     stop.last_message = time.monotonic()  # idle: nothing to do, yet partitions
                 messages = self._align(reader, fetched, limit)
@@ -217,6 +224,7 @@ class _Loop:
             self._checkpoint(source)
         finally:
             self.result.elapsed_s = time.monotonic() - started
+            self.result.active_s = time.monotonic() - first if first is not None else 0.0
             self.result.stopped_by = stop.reason
             self.result.clusters = self.pipeline.model.n_clusters
             self.result.neurons = self.pipeline.model.n_neurons
@@ -261,22 +269,25 @@ class _Loop:
     def _publish(self, outcome: BatchResult) -> None:
         name = self.result.name
         drifted = {c for event in outcome.drift_events for c in event.clusters}
-        for message, record, cluster, novelty in zip(
-            outcome.accepted, outcome.records, outcome.clusters, outcome.novelty, strict=True
-        ):
+        for (topic, partition), rows in _by_partition(outcome.accepted).items():
+            records = [outcome.records[i] for i in rows]
+            clusters = outcome.clusters[rows]
+            novelty = outcome.novelty[rows]
             body = {
-                "source": record.source,
-                "id": record.id,
-                "event_time": record.event_time,
-                "cluster": int(cluster),
-                "novelty": float(novelty) if np.isfinite(novelty) else None,
-                "drift": int(cluster) in drifted,
-                "topic": message.topic,
-                "partition": message.partition,
-                "offset": message.offset,
                 "worker": name,
+                "topic": topic,
+                "partition": partition,
+                "offset": [outcome.accepted[i].offset for i in rows],
+                "source": [r.source for r in records],
+                "id": [r.id for r in records],
+                "event_time": [r.event_time for r in records],
+                "cluster": clusters.astype(np.int64),
+                "novelty": [round(float(v), 4) if np.isfinite(v) else None for v in novelty],
+                "drift": [int(c) in drifted for c in clusters],
             }
-            self._send(self.names.assignments, dumps("assignment", body), record.id.encode())
+            self._send(
+                self.names.assignments, dumps("assignment", body), f"{topic}/{partition}".encode()
+            )
         for event in outcome.drift_events:
             body = {**event.to_dict(), "worker": name}
             self._send(self.names.assignments, dumps("drift_event", body), b"drift")
@@ -339,6 +350,14 @@ class _Loop:
             f"on {model.n_neurons} neurons, {self.result.drift_events} drift events, "
             f"{len(self.owned.partitions)} partitions, {elapsed:.0f} s"
         )
+
+
+def _by_partition(messages) -> dict[tuple[str, int], list[int]]:
+    """Row numbers of ``messages`` per source partition, in order."""
+    rows: dict[tuple[str, int], list[int]] = {}
+    for i, message in enumerate(messages):
+        rows.setdefault((message.topic, message.partition), []).append(i)
+    return rows
 
 
 class _Ownership(ConsumerRebalanceListener):

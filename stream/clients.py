@@ -15,7 +15,7 @@ from kafka.errors import KafkaError
 from stream.exceptions import BrokerError
 from stream.settings import KafkaSettings
 
-__all__ = ["admin_client", "consumer", "producer"]
+__all__ = ["admin_client", "consumer", "producer", "start_group_at_ends"]
 
 _FORCED_CONSUMER = {
     # Offsets are committed by hand after outputs are flushed and state is durable.
@@ -65,3 +65,24 @@ def consumer(
         return KafkaConsumer(*topics, **config)
     except (KafkaError, OSError) as exc:
         raise _unreachable(settings, exc) from None
+
+
+def start_group_at_ends(settings: KafkaSettings, group_id: str, topics: list[str]) -> int:
+    """Commit the current end of every partition of ``topics`` for ``group_id``, so that a
+    consumer of that group reads only what is produced from now on, however late it joins.
+    Returns the number of partitions."""
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    reader = consumer(settings, group_id=group_id)
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+        ends = reader.end_offsets(partitions)
+        reader.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
+    finally:
+        reader.close()
+    return len(partitions)

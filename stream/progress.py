@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import IO
 
-__all__ = ["ProgressLine", "human_bytes"]
+__all__ = ["ProgressLine", "counted", "human_bytes"]
 
 
 class ProgressLine:
@@ -52,3 +52,8 @@ def human_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 drift event``, ``2 drift events``."""
+    return f"{n} {noun}{'s' * (n != 1)}"

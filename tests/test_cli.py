@@ -153,6 +153,7 @@ def test_demo_sends_the_stream_and_reports(capsys, tmp_path, kafka_broker):
     assert code == 0, out
     assert f"already running at {kafka_broker.bootstrap_servers}" in out
     assert "20000 of 20000 synthetic records sent" in out
+    assert "a worker consumed them from the topics: 20,000 messages" in out
     assert "Not built yet" in out
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["records"] == 20_000

@@ -14,7 +14,6 @@ __all__ = [
     "add_broker_flags",
     "add_csv_map",
     "config",
-    "counted",
     "kafka_settings",
     "local_broker",
     "schema_registry",
@@ -33,11 +32,6 @@ def add_csv_map(parser: argparse.ArgumentParser, what: str = "FILE") -> None:
         help=f"read {what} as CSV: source=COLUMN|NAME,event_time=COLUMN[,id=COLUMN]"
         "[,label=COLUMN][,features=A|B|C] (default features: all other columns)",
     )
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 drift event``, ``2 drift events``."""
-    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def config(args: argparse.Namespace) -> dict:

@@ -11,12 +11,12 @@ from stream.commands.common import (
     EXIT_INTERRUPTED,
     add_broker_flags,
     add_csv_map,
-    counted,
     kafka_settings,
     local_broker,
     schema_registry,
     sigterm_as_interrupt,
 )
+from stream.progress import counted
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -90,11 +90,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     broker, settings = local_broker(args)
     state, is_new = broker.start(port=settings.port, timeout=settings.start_timeout_s)
     verb = "started" if is_new else "already running"
-    print(f"[1/4] Kafka {state.kafka_version} {verb} at {state.bootstrap_servers}")
+    print(f"[1/5] Kafka {state.kafka_version} {verb} at {state.bootstrap_servers}")
     kafka = KafkaSettings(bootstrap_servers=state.bootstrap_servers)
     specs = pipeline_topics(TopicSettings(sources=_DEMO_SOURCES))
     created = create_topics(kafka, specs)
-    print(f"[2/4] {len(specs)} topics ready ({sum(created.values())} created now)")
+    print(f"[2/5] {len(specs)} topics ready ({sum(created.values())} created now)")
     return _demo_stream(kafka, Path(args.out))
 
 
@@ -106,6 +106,7 @@ def _demo_stream(kafka, out: Path) -> int:
     from producers.replay import run as replay
     from producers.synthetic import SyntheticStream, write_recording
     from stream.broker import REPO_ROOT
+    from stream.clients import start_group_at_ends
     from stream.evaluation import run_evaluation
     from stream.pipeline import Pipeline
     from stream.recording import RecordingSource
@@ -113,26 +114,51 @@ def _demo_stream(kafka, out: Path) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     recording = out / "synthetic.jsonl.gz"
-    written = write_recording(SyntheticStream(count=20_000, seed=0), recording)
+    # Event times from now on: the broker deletes records older than its retention (7 days).
+    stream = SyntheticStream(count=20_000, seed=0, start_ms=int(time.time() * 1000))
+    written = write_recording(stream, recording)
+    topics = [f"records.{source}" for source in _DEMO_SOURCES]
+    # A group of its own, starting where the topics end now: the demo's worker reads exactly
+    # the records this run sends, whatever earlier runs left on the topics.
+    group = f"sgm-demo-{int(time.time())}"
+    start_group_at_ends(kafka, group, topics)
     sent = replay(kafka, recording, speed=float("inf"), progress=None)
-    topics = ", ".join(f"records.{source}" for source in _DEMO_SOURCES)
-    print(f"[3/4] {sent.sent} of {written} synthetic records sent to {topics}")
+    print(f"[3/5] {sent.sent} of {written} synthetic records sent to {', '.join(topics)}")
     registry = SchemaRegistry.load(REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml")
+    live = _demo_worker(kafka, registry, group, out, sent.sent)
+    print(f"[4/5] a worker consumed them from the topics: {live.describe()}")
     pipeline = Pipeline(registry, model=SelfGrowthMap(seed=0))
     report = run_evaluation(RecordingSource(recording), pipeline, out / "report")
     metrics = report["metrics"]
     print(
-        f"[4/4] the worker's code on the same stream: ARI {metrics['ari']:.3f}, "
-        f"NMI {metrics['nmi']:.3f}, k found {metrics['k_found']} (true {metrics['k_true']}), "
-        f"{counted(len(report['drift_events']), 'drift event')}, "
-        f"{report['throughput_rps']:,.0f} records/s; "
-        f"report and plots in {out / 'report'}"
+        f"[5/5] the worker's code on the recording, scored against its labels: "
+        f"ARI {metrics['ari']:.3f}, NMI {metrics['nmi']:.3f}, k found {metrics['k_found']} "
+        f"(true {metrics['k_true']}), {counted(len(report['drift_events']), 'drift event')}, "
+        f"{report['throughput_rps']:,.0f} records/s; report and plots in {out / 'report'}"
     )
     print(
-        "Not built yet: the long-running worker, aggregator and dashboard, so nothing consumes "
-        "the topics live. The broker keeps running; stop it with `sgmstream kafka down`."
+        "Run a worker yourself: `sgmstream worker --schemas deploy/schemas/synthetic.yaml`. "
+        "Not built yet: the aggregator and the dashboard. The broker keeps running; stop it "
+        "with `sgmstream kafka down`."
     )
-    return 0 if sent.sent == written else 1
+    return 0 if sent.sent == written == live.processed else 1
+
+
+def _demo_worker(kafka, registry, group: str, out: Path, count: int):
+    from consumers.worker import run
+
+    checkpoint = out / "worker.json"
+    checkpoint.unlink(missing_ok=True)  # a fresh map for a fresh group
+    return run(
+        kafka,
+        registry,
+        checkpoint,
+        topics=",".join(f"records\\.{source}" for source in _DEMO_SOURCES),
+        group_id=group,
+        count=count,
+        idle_s=30.0,  # never wait for ever, should records go missing
+        name="demo",
+    )
 
 
 def _add_evaluate_parser(commands) -> None:

@@ -7,7 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from stream.commands.common import add_csv_map, counted
+from stream.commands.common import add_csv_map
+from stream.progress import counted
 
 EXIT_REJECTED = 1
 

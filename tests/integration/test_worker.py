@@ -24,6 +24,7 @@ from stream.clients import admin_client, producer
 from stream.evaluation import evaluate
 from stream.pipeline import Pipeline
 from stream.schema import SchemaRegistry
+from stream.serde import load_envelope
 from stream.settings import TopicSettings
 from stream.source import MemorySource, Message
 
@@ -65,7 +66,8 @@ def _send(kafka_settings, messages) -> None:
     out.close()
 
 
-def _read(kafka_settings, topic: str, expected: int, timeout_s: float = 30.0) -> list:
+def _read(kafka_settings, topic: str, expected: int = 1, timeout_s: float = 30.0) -> list:
+    """The topic's messages, once at least ``expected`` are there and 2 s pass without more."""
     reader = KafkaConsumer(
         topic,
         bootstrap_servers=kafka_settings.bootstrap_servers,
@@ -96,14 +98,21 @@ def _blob_record(i: int, source: str, rng) -> tuple[dict, int]:
     return record, label
 
 
+COLUMNS = ("offset", "source", "id", "event_time", "cluster", "novelty", "drift")
+
+
 def _documents(messages) -> tuple[dict, list]:
+    """Every record's assignments (a list: at least once may repeat one) and the drift events."""
     assignments, events = {}, []
     for m in messages:
-        document = orjson.loads(m.value)
-        if document["kind"] == "assignment":
-            assignments.setdefault(document["body"]["id"], []).append(document["body"])
+        kind, body = load_envelope(m.value)
+        if kind == "assignment":
+            assert m.key == f"{body['topic']}/{body['partition']}".encode()
+            for row in zip(*(body[c] for c in COLUMNS), strict=True):
+                entry = dict(zip(COLUMNS, row, strict=True)) | {"worker": body["worker"]}
+                assignments.setdefault(entry["id"], []).append(entry | {"topic": body["topic"]})
         else:
-            events.append(document["body"])
+            events.append(body)
     return assignments, events
 
 
@@ -160,14 +169,11 @@ def test_worker_assigns_every_record_and_dead_letters_bad_input_untouched(kafka_
     assert result.processed == len(sent), result.describe()
     assert dict(result.rejected) == {reason: 1 for _, _, reason in bad}
 
-    assignments, events = _documents(_read(kafka_settings, topics.names.assignments, 3000))
+    assignments, events = _documents(_read(kafka_settings, topics.names.assignments))
     assert sorted(assignments) == sorted(labels)
     assert all(len(copies) == 1 for copies in assignments.values())
-    first = next(iter(assignments.values()))[0]
-    assert set(first) == {
-        "source", "id", "event_time", "cluster", "novelty", "drift", "topic", "partition",
-        "offset", "worker",
-    }  # fmt: skip
+    assert all(copies[0]["worker"] == "w1" for copies in assignments.values())
+    assert all(copies[0]["topic"] == topics.records[i[0]] for i, copies in assignments.items())
     # Each batch is assigned before it is learned (the first one by an empty map): three
     # well-separated blobs are told apart from the second batch of 1,000 records on.
     later = [i for i in labels if int(i.split("-")[1]) >= 1500]
@@ -312,7 +318,7 @@ def test_sigkill_loses_no_record_and_the_restart_learns_each_once(kafka_settings
     # Learned exactly once: the checkpoint and the committed offsets moved together.
     assert _processed_in(checkpoint) == count
 
-    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments, count))
+    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments))
     assert sorted(assignments) == sorted(r.id for r in stream)  # at least once: none missing
     again = sum(len(copies) - 1 for copies in assignments.values())
     assert again < count - at_kill  # only what followed the last checkpoint came twice
@@ -338,7 +344,7 @@ def test_sigterm_drains_checkpoints_commits_and_exits_cleanly(kafka_settings, tm
     _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     assert _processed_in(checkpoint) == count
-    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments, count))
+    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments))
     # A clean stop redoes nothing: every record assigned exactly once.
     assert sorted(assignments) == sorted(r.id for r in stream)
     assert all(len(copies) == 1 for copies in assignments.values())
@@ -361,7 +367,7 @@ def test_a_backlog_is_learned_in_event_time_order_across_partitions(kafka_settin
         count=count,
         name="backlog",
     )
-    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments, count))
+    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments))
     labels = [r.label for r in stream]
     live = adjusted_rand_score(labels, [assignments[r.id][0]["cluster"] for r in stream])
 
