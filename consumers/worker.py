@@ -57,6 +57,7 @@ Restarts
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import threading
@@ -146,7 +147,8 @@ def run(
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     if checkpoint_every_s <= 0:
         raise ConfigError(f"--checkpoint-every must be > 0 seconds, got {checkpoint_every_s}")
-    pattern = topic_pattern(topics)
+    names = names or TopicSettings()
+    pattern = _inputs(topics, names)
     stop = Stop(duration_s, count, idle_s)
     path = Path(checkpoint)
     result = WorkerResult(name or f"{socket.gethostname()}-{os.getpid()}")
@@ -154,10 +156,24 @@ def run(
     with checkpoints.lock(path), _signals_stop(stop):
         state = _resume(path, registry, seed, progress)
         result.resumed_at = state.processed
-        _Loop(settings, state, path, names or TopicSettings(), result, progress).run(
+        _Loop(settings, state, path, names, result, progress).run(
             pattern, group_id, start, batch_size, checkpoint_every_s, stop, static
         )
     return result
+
+
+def _inputs(topics: str, names: TopicSettings) -> re.Pattern[str]:
+    """The ``topics`` pattern, never matching the pipeline's own topics: a worker reading its
+    assignments or dead letters would dead-letter its own output, without end.
+
+    >>> inputs = _inputs("records.*,sgm.*", TopicSettings())
+    >>> [t for t in ("records.a", "sgm.assignments", "sgm.other") if inputs.match(t)]
+    ['records.a', 'sgm.other']
+    """
+    wanted = topic_pattern(topics)
+    own = (names.assignments, names.deadletter, names.updates, names.global_model)
+    excluded = "|".join(re.escape(name) for name in own)
+    return re.compile(f"^(?!(?:{excluded})$){wanted.pattern[1:]}")
 
 
 def _resume(path: Path, registry: SchemaRegistry, seed: int, progress) -> checkpoints.Checkpoint:
@@ -236,9 +252,12 @@ class _Loop:
         """The next batch in event-time order across partitions (see ``EventTimeAligner``)."""
         from kafka import TopicPartition
 
-        owned = set(self.owned.partitions)  # a snapshot: rebalances change it concurrently
-        self.aligner.drop(self.aligner.partitions() - owned)
         self.aligner.add(fetched)
+        revoked = self.owned.take_revoked()
+        owned = set(self.owned.partitions)  # a snapshot: rebalances change it concurrently
+        # A partition given back after a rebalance is fetched again from its last commit.
+        self.aligner.drop(revoked | (self.aligner.partitions() - owned))
+        self.paused -= revoked
         behind = set()
         for key in owned:
             end, fetched_to = reader.highwater(TopicPartition(*key)), self.aligner.next_offset(key)
@@ -277,13 +296,13 @@ class _Loop:
                 "worker": name,
                 "topic": topic,
                 "partition": partition,
-                "offset": [outcome.accepted[i].offset for i in rows],
+                "offset": np.array([outcome.accepted[i].offset for i in rows], dtype=np.int64),
                 "source": [r.source for r in records],
                 "id": [r.id for r in records],
-                "event_time": [r.event_time for r in records],
+                "event_time": np.array([r.event_time for r in records], dtype=np.int64),
                 "cluster": clusters.astype(np.int64),
-                "novelty": [round(float(v), 4) if np.isfinite(v) else None for v in novelty],
-                "drift": [int(c) in drifted for c in clusters],
+                "novelty": _finite_or_none(np.round(novelty, 4)),
+                "drift": np.isin(clusters, list(drifted)),
             }
             self._send(
                 self.names.assignments, dumps("assignment", body), f"{topic}/{partition}".encode()
@@ -352,6 +371,14 @@ class _Loop:
         )
 
 
+def _finite_or_none(values: np.ndarray):
+    """The array itself (checked and written at numpy speed) unless it holds a non-finite
+    value (no neuron shares a feature with the record), which JSON carries as null."""
+    if np.isfinite(values).all():
+        return values
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
 def _by_partition(messages) -> dict[tuple[str, int], list[int]]:
     """Row numbers of ``messages`` per source partition, in order."""
     rows: dict[tuple[str, int], list[int]] = {}
@@ -369,9 +396,17 @@ class _Ownership(ConsumerRebalanceListener):
 
     def __init__(self):
         self.partitions: set[tuple[str, int]] = set()
+        self._revoked: set[tuple[str, int]] = set()
+
+    def take_revoked(self) -> set[tuple[str, int]]:
+        """Partitions revoked since the last call (some may have been assigned back since)."""
+        revoked, self._revoked = self._revoked, set()
+        return revoked
 
     def on_partitions_revoked(self, revoked) -> None:
-        self.partitions -= {(tp.topic, tp.partition) for tp in revoked}
+        gone = {(tp.topic, tp.partition) for tp in revoked}
+        self.partitions -= gone
+        self._revoked |= gone
 
     def on_partitions_assigned(self, assigned) -> None:
         self.partitions |= {(tp.topic, tp.partition) for tp in assigned}

@@ -16,7 +16,12 @@ Timestamps
     ``event_time`` of a JSON record, by ``k * period``, where ``period`` is the recorded span
     plus one average gap between messages. Pass 0 is exactly the recording; record ids repeat
     with new event times (a new event for the pipeline). Values kept as bytes are never
-    rewritten.
+    rewritten. With ``now`` every timestamp and event time moves by the same amount, so that
+    the recording starts at the moment the replay does, its gaps kept. That matters beyond
+    taste: a broker deletes records whose timestamps are older than the topic's retention
+    (``retention.ms``, 7 days by default) within minutes of receiving them, so an old
+    recording replayed as recorded vanishes from the topic before a consumer that starts a
+    little later can read it. The replay warns when that would happen.
 
 Keys and partitions
     Keys are sent as recorded, so the partitioner puts each key on one partition (the same one
@@ -136,7 +141,8 @@ class Schedule:
 
 
 def _shifted(message: Message, shift_ms: int) -> Message:
-    """The message of a later ``--loop`` pass: timestamp and record event time moved on."""
+    """The message moved on in time (``--now``, a later ``--loop`` pass): its timestamp and
+    its record's event time."""
     if shift_ms == 0:
         return message
     value = message.value
@@ -186,6 +192,22 @@ def _check_topics(settings: KafkaSettings, wanted: list[str]) -> None:
         )
 
 
+def _warn_if_expired(settings, topics: list[str], newest_ms: int, err: IO[str]) -> None:
+    from stream.topics import topic_configs
+
+    age_ms = int(time.time() * 1000) - newest_ms
+    for topic, configs in topic_configs(settings, topics, defaults=True).items():
+        retention_ms = int(configs.get("retention.ms", "-1"))
+        if 0 <= retention_ms < age_ms:
+            print(
+                f"replay: warning: the newest timestamp is {age_ms / 86_400_000:.1f} days old, "
+                f"past {topic}'s retention ({retention_ms / 86_400_000:g} days): the broker "
+                "will delete these records within minutes; pass --now to move the recording "
+                "to the present",
+                file=err,
+            )
+
+
 def _progress_text(
     result: ReplayResult, schedule: Schedule, summary: RecordingSummary, started: float, loop: bool
 ) -> str:
@@ -213,11 +235,11 @@ def _clock(seconds: float) -> str:
 
 
 def _messages(
-    recording: Recording, summary: RecordingSummary, loop: bool, result: ReplayResult
+    recording: Recording, summary: RecordingSummary, loop: bool, result: ReplayResult, base_ms: int
 ) -> Iterator[tuple[int, Message]]:
     period = _loop_period_ms(summary)
     while True:
-        shift = result.passes * period
+        shift = base_ms + result.passes * period
         result.passes += 1
         for line, entry in recording:
             if isinstance(entry, Message):
@@ -235,6 +257,7 @@ def run(
     loop: bool = False,
     topic_map: dict[str, str] | None = None,
     keep_partitions: bool = False,
+    now: bool = False,
     csv_map: str | None = None,
     stop_after: int | None = None,
     timeout_s: float | None = None,
@@ -253,8 +276,12 @@ def run(
     topic_map = topic_map or {}
     if progress is not None:
         _report_bad_lines(recording, summary, progress)
-    _check_topics(settings, sorted({topic_map.get(t, t) for t in summary.topics}))
-    schedule = Schedule(speed, rate, summary.first_timestamp_ms)
+    targets = sorted({topic_map.get(t, t) for t in summary.topics})
+    _check_topics(settings, targets)
+    shift_ms = int(time.time() * 1000) - summary.first_timestamp_ms if now else 0
+    if not now and progress is not None:
+        _warn_if_expired(settings, targets, summary.max_timestamp_ms, progress)
+    schedule = Schedule(speed, rate, summary.first_timestamp_ms + shift_ms)
     result = ReplayResult(
         total_lines=summary.lines, total_messages=summary.messages, skipped_lines=summary.errors
     )
@@ -268,7 +295,7 @@ def run(
     try:
         _send_all(
             out, recording, summary, schedule, result, started, line_progress,
-            loop=loop, topic_map=topic_map, keep_partitions=keep_partitions,
+            loop=loop, topic_map=topic_map, keep_partitions=keep_partitions, shift_ms=shift_ms,
             stop_after=stop_after, timeout_s=timeout_s, sleep=sleep,
         )  # fmt: skip
     except KeyboardInterrupt:
@@ -295,6 +322,7 @@ def _send_all(
     loop: bool,
     topic_map: dict[str, str],
     keep_partitions: bool,
+    shift_ms: int,
     stop_after: int | None,
     timeout_s: float | None,
     sleep: Callable[[float], None],
@@ -303,7 +331,7 @@ def _send_all(
         result.failed += 1
         result.first_failure = result.first_failure or f"{type(exc).__name__}: {exc}"
 
-    for line, message in _messages(recording, summary, loop, result):
+    for line, message in _messages(recording, summary, loop, result, shift_ms):
         if stop_after is not None and result.sent >= stop_after:
             return
         due = started + schedule.due(message.timestamp_ms)

@@ -63,12 +63,16 @@ def create_topics(kafka: KafkaSettings, specs: list[TopicSpec]) -> dict[str, boo
         admin.close()
 
 
-def topic_configs(kafka: KafkaSettings, names: list[str]) -> dict[str, dict[str, str]]:
-    """The effective configs of ``names`` as read back from the broker."""
+def topic_configs(
+    kafka: KafkaSettings, names: list[str], *, defaults: bool = False
+) -> dict[str, dict[str, str]]:
+    """The configs set on ``names`` as read back from the broker; with ``defaults``, every
+    effective config, those inherited from the broker too."""
     admin = admin_client(kafka)
     try:
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
-        described = admin.describe_configs(resources)["topic"]
+        which = "all" if defaults else "modified"
+        described = admin.describe_configs(resources, config_filter=which)["topic"]
         return {
             name: {key: entry["value"] for key, entry in configs.items()}
             for name, configs in described.items()

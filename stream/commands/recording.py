@@ -51,6 +51,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             loop=args.loop,
             topic_map=parse_topic_map(args.topic_map),
             keep_partitions=args.keep_partitions,
+            now=args.now,
             csv_map=args.csv_map,
             stop_after=args.count,
             progress=sys.stderr,
@@ -131,6 +132,13 @@ def _add_replay_parser(commands) -> None:
         "--topic-map",
         metavar="OLD=NEW,...",
         help="send messages of topic OLD to NEW (others keep their recorded topic)",
+    )
+    replay.add_argument(
+        "--now",
+        action="store_true",
+        help="move every timestamp and event time so that the recording starts now (gaps "
+        "kept); needed for recordings older than the topics' retention (7 days by default), "
+        "which the broker would delete",
     )
     replay.add_argument(
         "--keep-partitions",

@@ -162,6 +162,31 @@ def test_rate_flattens_and_loop_moves_time_on(kafka_settings, tmp_path):
     assert [orjson.loads(v)["event_time"] for _, v, _ in triples] == expected
 
 
+def test_now_moves_an_old_recording_to_the_present_and_without_it_a_warning_says_why(
+    kafka_settings, tmp_path
+):
+    topic = _name("now")
+    _topics(kafka_settings, topic, partitions=1)
+    path = tmp_path / "old.jsonl.gz"
+    _timed_recording(path, topic, seconds=2.0, step_s=0.5)  # 5 messages, January 2026
+
+    err = io.StringIO()
+    before = int(time.time() * 1000)
+    replay.run(kafka_settings, path, speed=float("inf"), now=True, progress=err)
+    assert "warning" not in err.getvalue()
+    back = tmp_path / "back.jsonl.gz"
+    _record_topic(kafka_settings, topic, back, 5)
+    stamps = [t for _, _, t in _triples(back)]
+    assert before <= stamps[0] <= int(time.time() * 1000)
+    assert [t - stamps[0] for t in stamps] == [0, 500, 1000, 1500, 2000]  # gaps kept
+    assert [orjson.loads(v)["event_time"] for _, v, _ in _triples(back)] == stamps
+
+    err = io.StringIO()
+    replay.run(kafka_settings, path, speed=float("inf"), stop_after=1, progress=err)
+    assert f"past {topic}'s retention (7 days)" in err.getvalue()
+    assert "pass --now" in err.getvalue()
+
+
 def test_bad_lines_are_reported_with_line_numbers_and_skipped(kafka_settings, tmp_path):
     topic = _name("bad")
     _topics(kafka_settings, topic, partitions=1)

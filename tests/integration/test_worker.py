@@ -15,6 +15,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import KafkaError
 from sklearn.metrics import adjusted_rand_score
 
 from consumers import worker
@@ -381,3 +382,46 @@ def test_a_backlog_is_learned_in_event_time_order_across_partitions(kafka_settin
     reference = adjusted_rand_score(labels, np.concatenate(offline.clusters))
     assert live > reference - 0.05, (live, reference)
     assert result.drift_events <= len(offline.drift_events) + 1
+
+
+def _wait_for_members(kafka_settings, group: str, members: int, timeout_s: float = 60.0) -> None:
+    admin = admin_client(kafka_settings)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                described = admin.describe_groups([group])[group]
+            except KafkaError:  # no coordinator before the first member joins
+                described = {"group_state": "", "members": []}
+            if described["group_state"] == "Stable" and len(described["members"]) == members:
+                return
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    raise AssertionError(f"group {group} never had {members} stable members")
+
+
+def test_two_workers_of_one_group_share_the_partitions_and_miss_nothing(kafka_settings, tmp_path):
+    topics = Topics(kafka_settings, sources=SOURCES, partitions=2)
+    names = ("left", "right")
+    workers = [
+        _cli(topics, kafka_settings, tmp_path / f"{name}.json", "--name", name, "--idle", "10")
+        for name in names
+    ]
+    # Then the records, so both get a share; idle until they come, for up to 10 s each.
+    _wait_for_members(kafka_settings, topics.group, 2)
+    count = 12_000
+    stream = _synthetic(kafka_settings, topics, count)
+    for process in workers:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+
+    assignments, _ = _documents(_read(kafka_settings, topics.names.assignments))
+    assert sorted(assignments) == sorted(r.id for r in stream)
+    by_worker = {}
+    for copies in assignments.values():
+        for entry in copies:
+            by_worker.setdefault(entry["worker"], set()).add(entry["topic"])
+    assert set(by_worker) == set(names)
+    learned = sum(_processed_in(tmp_path / f"{name}.json") for name in names)
+    assert learned >= count  # more only if a rebalance moved a partition mid-way
