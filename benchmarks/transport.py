@@ -1,7 +1,7 @@
 """Transport limit vs the pipeline: kafka-python alone, the worker's core, the whole worker.
 
 Starts a throw-away local broker (its own temp data dir, a free port), produces ``--count``
-records of the synthetic three-source stream (event times from now on, so the broker's
+records of the synthetic three-source stream (event times ending now, so the broker's
 retention keeps them) onto one topic per source, ``--partitions`` each, then reads the whole
 backlog back three times in the same run, each time from the earliest offset:
 
@@ -58,7 +58,10 @@ SCHEMAS = REPO_ROOT / "deploy" / "schemas" / "synthetic.yaml"
 
 
 def synthetic(count: int) -> list:
-    return list(SyntheticStream(count=count, seed=0, start_ms=int(time.time() * 1000)))
+    """The stream, its event times ending now (the broker's retention keeps them)."""
+    span_ms = count * SyntheticStream.interval_ms
+    start_ms = int(time.time() * 1000) - span_ms
+    return list(SyntheticStream(count=count, seed=0, start_ms=start_ms))
 
 
 def produce(settings: KafkaSettings, records: list) -> tuple[float, int]:

@@ -114,8 +114,10 @@ def _demo_stream(kafka, out: Path) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     recording = out / "synthetic.jsonl.gz"
-    # Event times from now on: the broker deletes records older than its retention (7 days).
-    stream = SyntheticStream(count=20_000, seed=0, start_ms=int(time.time() * 1000))
+    # Event times ending now: the broker deletes records older than its retention (7 days).
+    count = 20_000
+    span_ms = count * SyntheticStream.interval_ms
+    stream = SyntheticStream(count=count, seed=0, start_ms=int(time.time() * 1000) - span_ms)
     written = write_recording(stream, recording)
     topics = [f"records.{source}" for source in _DEMO_SOURCES]
     # A group of its own, starting where the topics end now: the demo's worker reads exactly
