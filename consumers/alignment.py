@@ -30,7 +30,8 @@ class EventTimeAligner:
     older messages (those *open*: behind their end, or not fetched yet). A partition at its end
     (an idle source) does not hold the others back. Within a partition the order of offsets is
     kept (a message is released only after every earlier one), so committed offsets never skip
-    one. A partition with ``limit`` messages buffered asks to be paused (:meth:`full`) until the
+    one; a partition fetched again from an earlier offset (given back by a rebalance at its
+    last commit) starts over from there. A partition with ``limit`` messages buffered asks to be paused (:meth:`full`) until the
     others catch up, which bounds memory. And the buffer never goes ``max_wait_s`` of wall time
     without releasing a message: a partition that stalls (a broker in trouble) holds the others
     back that long at most, then they go on without it.
@@ -68,6 +69,10 @@ class EventTimeAligner:
         """Buffer freshly polled messages (each partition's in offset order)."""
         for message in messages:
             key = (message.topic, message.partition)
+            if message.offset < self._next.get(key, message.offset):
+                # Fetched again from an earlier offset (a rebalance gave the partition back at
+                # its last commit): what is buffered comes again after it.
+                self._buffers[key].clear()
             self._buffers.setdefault(key, deque()).append(message)
             latest = self._latest.get(key, message.timestamp_ms)
             self._latest[key] = max(latest, message.timestamp_ms)

@@ -252,12 +252,12 @@ class _Loop:
         """The next batch in event-time order across partitions (see ``EventTimeAligner``)."""
         from kafka import TopicPartition
 
-        self.aligner.add(fetched)
         revoked = self.owned.take_revoked()
         owned = set(self.owned.partitions)  # a snapshot: rebalances change it concurrently
         # A partition given back after a rebalance is fetched again from its last commit.
         self.aligner.drop(revoked | (self.aligner.partitions() - owned))
         self.paused -= revoked
+        self.aligner.add(fetched)
         behind = set()
         for key in owned:
             end, fetched_to = reader.highwater(TopicPartition(*key)), self.aligner.next_offset(key)

@@ -57,3 +57,10 @@ def test_a_stalled_partition_holds_the_others_back_for_max_wait_only():
     assert aligner.take(never_fetched | {("t", 0)}, 10) == []
     time.sleep(0.25)
     assert [m.timestamp_ms for m in aligner.take(never_fetched | {("t", 0)}, 10)] == [10, 20]
+
+
+def test_a_partition_fetched_again_from_an_earlier_offset_starts_over():
+    aligner = EventTimeAligner()
+    aligner.add(_partition(0, [1, 2, 3, 4])[2:])  # offsets 2, 3 buffered
+    aligner.add(_partition(0, [1, 2, 3, 4]))  # given back at its commit: offsets 0..3 again
+    assert [m.offset for m in aligner.take(set(), 10)] == [0, 1, 2, 3]
