@@ -12,6 +12,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "add_broker_flags",
+    "add_consumer_flags",
     "add_csv_map",
     "config",
     "kafka_settings",
@@ -92,6 +93,21 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def add_consumer_flags(parser: argparse.ArgumentParser) -> None:
+    """What the long-running consumers (record, worker) read, and when they stop."""
+    parser.add_argument(
+        "--topics",
+        default="records.*",
+        help="regular expression over whole topic names, or several separated by commas "
+        "(default: 'records.*', every source topic); new matching topics are picked up",
+    )
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument("--count", type=int, metavar="N", help="stop after N messages")
+    parser.add_argument(
+        "--idle", type=float, metavar="S", help="stop after S seconds without a message"
+    )
 
 
 def add_broker_flags(parser: argparse.ArgumentParser) -> None:

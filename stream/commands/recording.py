@@ -8,6 +8,7 @@ from pathlib import Path
 
 from stream.commands.common import (
     EXIT_INTERRUPTED,
+    add_consumer_flags,
     add_csv_map,
     kafka_settings,
     sigterm_as_interrupt,
@@ -70,18 +71,8 @@ def _add_record_parser(commands) -> None:
         "after --duration, --count or --idle, or on Ctrl+C; the file is complete in every case. "
         "Progress (messages, rate, file size) goes to stderr.",
     )
-    record.add_argument(
-        "--topics",
-        default="records.*",
-        help="regular expression over whole topic names, or several separated by commas "
-        "(default: 'records.*', every source topic); new matching topics are picked up",
-    )
+    add_consumer_flags(record)
     record.add_argument("--out", required=True, type=Path, help="the recording file to write")
-    record.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    record.add_argument("--count", type=int, metavar="N", help="stop after N messages")
-    record.add_argument(
-        "--idle", type=float, metavar="S", help="stop after S seconds without a message"
-    )
     record.add_argument(
         "--from",
         dest="start",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stream.commands.common import config, kafka_settings, schema_registry
+from stream.commands.common import add_consumer_flags, config, kafka_settings, schema_registry
 
 DEFAULT_CHECKPOINT = Path(".cache/worker/checkpoint.json")
 
@@ -50,12 +50,7 @@ def register(commands) -> None:
         "commit, exit. Start several with the same --group (and each its own --checkpoint) to "
         "spread the partitions.",
     )
-    worker.add_argument(
-        "--topics",
-        default="records.*",
-        help="regular expression over whole topic names, or several separated by commas "
-        "(default: 'records.*'); new matching topics are picked up",
-    )
+    add_consumer_flags(worker)
     worker.add_argument(
         "--schemas",
         type=Path,
@@ -94,10 +89,5 @@ def register(commands) -> None:
         "run)",
     )
     worker.add_argument("--seed", type=int, default=0, help="seed of a new model (default 0)")
-    worker.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    worker.add_argument("--count", type=int, metavar="N", help="stop after N messages")
-    worker.add_argument(
-        "--idle", type=float, metavar="S", help="stop after S seconds without a message"
-    )
     worker.add_argument("--bootstrap-servers", help="Kafka address (default 127.0.0.1:9092)")
     worker.set_defaults(run=cmd_worker)
