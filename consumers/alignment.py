@@ -33,9 +33,9 @@ class EventTimeAligner:
     one; a partition fetched again from an earlier offset (given back by a rebalance at its
     last commit) starts over from there. A partition with ``limit`` messages buffered asks to
     be paused (:meth:`full`) until the others catch up, which bounds memory. And the buffer
-    never goes ``max_wait_s`` of wall time
-    without releasing a message: a partition that stalls (a broker in trouble) holds the others
-    back that long at most, then they go on without it.
+    never goes ``max_wait_s`` of wall time without releasing a message: a partition that
+    stalls (a broker in trouble) holds the others back that long at most, then they go on
+    without it.
 
     Examples
     --------
