@@ -44,7 +44,7 @@ Stopping
     after ``duration_s`` seconds, ``count`` messages or ``idle_s`` seconds without one, when
     given (for bounded runs and tests; idle time counts only while the worker owns partitions).
     Progress (records, rate, rejections, clusters, drift events) goes to ``progress``, then one
-    summary line.
+    summary line; the Prometheus metrics of :mod:`stream.metrics` are served while it runs.
 
 Restarts
     A worker given a ``name`` is a static member of its group (``group.instance.id``): restarted
@@ -77,6 +77,7 @@ from consumers.common import Stop, topic_pattern
 from models.cluster import SelfGrowthMap
 from stream import checkpoint as checkpoints
 from stream.exceptions import BrokerError, ConfigError
+from stream.metrics import WorkerMetrics, serve
 from stream.pipeline import BatchResult, Pipeline
 from stream.progress import ProgressLine, counted
 from stream.schema import SchemaRegistry
@@ -138,9 +139,14 @@ def run(
     idle_s: float | None = None,
     name: str | None = None,
     seed: int = 0,
+    metrics_port: int | None = None,
     progress: IO[str] | None = None,
 ) -> WorkerResult:
-    """Run a worker until a stop condition or a signal; returns what it did."""
+    """Run a worker until a stop condition or a signal; returns what it did.
+
+    With ``metrics_port`` it serves its Prometheus metrics (:mod:`stream.metrics`) on
+    ``http://0.0.0.0:<port>/metrics`` while it runs.
+    """
     if start not in ("earliest", "latest"):
         raise ConfigError(f"--from must be earliest or latest, got {start!r}")
     if batch_size < 1:
@@ -153,13 +159,27 @@ def run(
     path = Path(checkpoint)
     result = WorkerResult(name or f"{socket.gethostname()}-{os.getpid()}")
     static = {"group_instance_id": name} if name else {}
-    with checkpoints.lock(path), _signals_stop(stop):
+    with checkpoints.lock(path), _signals_stop(stop), _serving(metrics_port) as metrics:
+        if metrics_port and progress is not None:
+            progress.write(f"worker: metrics on http://0.0.0.0:{metrics_port}/metrics\n")
         state = _resume(path, registry, seed, progress)
         result.resumed_at = state.processed
-        _Loop(settings, state, path, names, result, progress).run(
+        _Loop(settings, state, path, names, result, metrics, progress).run(
             pattern, group_id, start, batch_size, checkpoint_every_s, stop, static
         )
     return result
+
+
+@contextmanager
+def _serving(port: int | None) -> Iterator[WorkerMetrics]:
+    metrics = WorkerMetrics()
+    server = serve(metrics, port) if port else None
+    try:
+        yield metrics
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 def _inputs(topics: str, names: TopicSettings) -> re.Pattern[str]:
@@ -192,9 +212,10 @@ def _resume(path: Path, registry: SchemaRegistry, seed: int, progress) -> checkp
 class _Loop:
     """One run's consumer, producer and bookkeeping."""
 
-    def __init__(self, settings, state, path, names, result, progress):
+    def __init__(self, settings, state, path, names, result, metrics, progress):
         self.settings, self.state, self.path, self.names = settings, state, path, names
-        self.result, self.line = result, ProgressLine(progress)
+        self.result, self.metrics, self.line = result, metrics, ProgressLine(progress)
+        self.committed: dict[tuple[str, int], int] = dict(state.offsets)
         self.pipeline: Pipeline = state.pipeline
         self.pending: dict[tuple[str, int], int] = {}  # next offsets learned, not yet committed
         self.owned = _Ownership()
@@ -225,13 +246,14 @@ class _Loop:
                 room = stop.room(self.result.processed)
                 limit = batch_size if room is None else min(batch_size, room)
                 fetched = source.poll(max_records=_POLL_RECORDS, timeout_s=stop.poll_timeout_s())
+                polled_at = time.monotonic()
                 if fetched and first is None:
                     first = time.monotonic()
                 if fetched or len(self.aligner) or not self.owned.partitions:
                     stop.last_message = time.monotonic()  # idle: nothing to do, yet partitions
-                messages = self._align(reader, fetched, limit)
+                messages = self._align(reader, source, fetched, limit)
                 if messages:
-                    self._process(messages)
+                    self._process(messages, polled_at)
                 if time.monotonic() - last_checkpoint >= checkpoint_every_s:
                     self._checkpoint(source)
                     last_checkpoint = time.monotonic()
@@ -248,7 +270,7 @@ class _Loop:
             self.writer.close(timeout=_FLUSH_TIMEOUT_S)
         self.line.finish(f"worker {self.result.name} stopped: {self.result.describe()}")
 
-    def _align(self, reader, fetched, most: int) -> list:
+    def _align(self, reader, source: KafkaSource, fetched, most: int) -> list:
         """The next batch in event-time order across partitions (see ``EventTimeAligner``)."""
         from kafka import TopicPartition
 
@@ -258,10 +280,11 @@ class _Loop:
         self.aligner.drop(revoked | (self.aligner.partitions() - owned))
         self.paused -= revoked
         self.aligner.add(fetched)
+        ends = self._ends(source, owned)
         behind = set()
         for key in owned:
-            end, fetched_to = reader.highwater(TopicPartition(*key)), self.aligner.next_offset(key)
-            if end is None or (fetched_to is not None and fetched_to < end):
+            fetched_to = self.aligner.next_offset(key)
+            if key not in ends or (fetched_to is not None and fetched_to < ends[key]):
                 behind.add(key)
         batch = self.aligner.take(behind, most)
         full = self.aligner.full() & owned
@@ -271,9 +294,10 @@ class _Loop:
             self.paused = full
         return batch
 
-    def _process(self, messages) -> None:
+    def _process(self, messages, polled_at: float) -> None:
         outcome = self.pipeline.process(messages)
         self._publish(outcome)
+        self.metrics.batch(outcome, self.pipeline.model, polled_at)
         for message in messages:
             self.pending[(message.topic, message.partition)] = message.offset + 1
         self.result.processed += len(messages)
@@ -348,16 +372,27 @@ class _Loop:
         if owned:
             self._commit(source, owned)
         self.state.offsets, self.pending = learned, {}
+        owned = set(self.owned.partitions)
+        for key in owned - set(self.committed):  # committed before this worker owned it
+            self.committed[key] = source.committed_offset(*key) or 0
+        self.metrics.lag(self._ends(source, owned), self.committed)
 
     def _commit(self, source: KafkaSource, offsets: dict) -> None:
         from kafka.errors import CommitFailedError
 
         try:
             source.commit(offsets)
+            self.committed.update(offsets)
         except CommitFailedError:
             # A rebalance took the partitions away since the poll: their new owner redoes
             # these records from the previous commit (at least once), nothing is lost.
             self.line.finish("worker: commit refused after a rebalance; the new owner redoes it")
+
+    @staticmethod
+    def _ends(source: KafkaSource, partitions) -> dict[tuple[str, int], int]:
+        """The end offset of each of ``partitions`` the client has heard of."""
+        ends = {key: source.end_offset(*key) for key in partitions}
+        return {key: end for key, end in ends.items() if end is not None}
 
     def _status(self, started: float) -> str:
         elapsed = time.monotonic() - started

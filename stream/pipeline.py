@@ -41,6 +41,7 @@ class BatchResult:
     records: list[Record] = field(default_factory=list)
     clusters: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     novelty: np.ndarray = field(default_factory=lambda: np.empty(0))
+    distance: np.ndarray = field(default_factory=lambda: np.empty(0))
     encoded: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     rejected: list[tuple[Message, Rejection]] = field(default_factory=list)
     drift_events: list[DriftEvent] = field(default_factory=list)
@@ -121,6 +122,7 @@ class Pipeline:
         result.encoded = X
         result.clusters = seen["cluster"]
         result.novelty = seen["novelty"]
+        result.distance = seen["distance"]
         result.drift_events = self.monitor.update_many(
             seen["cluster"], seen["distance"], seen["novelty"], seconds, neuron=seen["neuron"]
         )

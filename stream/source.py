@@ -96,6 +96,18 @@ class KafkaSource:
             for r in records
         ]
 
+    def end_offset(self, topic: str, partition: int) -> int | None:
+        """The partition's end as of the client's last fetch from it (``None``: none yet)."""
+        from kafka import TopicPartition
+
+        return self._consumer.highwater(TopicPartition(topic, partition))
+
+    def committed_offset(self, topic: str, partition: int) -> int | None:
+        """The group's committed offset of the partition (``None``: none); asks the broker."""
+        from kafka import TopicPartition
+
+        return self._consumer.committed(TopicPartition(topic, partition))
+
     def commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata

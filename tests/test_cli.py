@@ -224,3 +224,16 @@ def test_worker_bad_interval_is_one_line(capsys, tmp_path):
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert "--checkpoint-every must be > 0" in one_clear_line(err)
+
+
+def test_worker_metrics_port_in_use_is_one_line(capsys, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["worker", "--checkpoint", str(tmp_path / "w.json"), "--metrics-port", str(port)]
+        code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert f"cannot serve metrics on port {port}" in one_clear_line(err)

@@ -9,6 +9,7 @@ from pathlib import Path
 from stream.commands.common import add_consumer_flags, config, kafka_settings, schema_registry
 
 DEFAULT_CHECKPOINT = Path(".cache/worker/checkpoint.json")
+DEFAULT_METRICS_PORT = 9108
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -30,6 +31,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         idle_s=args.idle,
         name=args.name,
         seed=args.seed,
+        metrics_port=args.metrics_port,
         progress=sys.stderr,
     )
     # A signal is the normal way to stop a long-running worker, not an error.
@@ -89,5 +91,13 @@ def register(commands) -> None:
         "run)",
     )
     worker.add_argument("--seed", type=int, default=0, help="seed of a new model (default 0)")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEFAULT_METRICS_PORT,
+        metavar="PORT",
+        help=f"serve Prometheus metrics on http://0.0.0.0:PORT/metrics (default "
+        f"{DEFAULT_METRICS_PORT}; 0: none); give each worker on one machine its own",
+    )
     worker.add_argument("--bootstrap-servers", help="Kafka address (default 127.0.0.1:9092)")
     worker.set_defaults(run=cmd_worker)

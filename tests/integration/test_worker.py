@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -16,11 +18,13 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.metrics import adjusted_rand_score
 
 from consumers import worker
 from models.cluster import SelfGrowthMap
 from producers.synthetic import SyntheticStream
+from stream.broker import free_port
 from stream.clients import admin_client, producer
 from stream.evaluation import evaluate
 from stream.pipeline import Pipeline
@@ -260,6 +264,7 @@ def _cli(topics: Topics, kafka_settings, checkpoint: Path, *extra: str) -> subpr
         "--checkpoint": str(checkpoint),
         "--checkpoint-every": "0.5",
         "--batch-size": "500",
+        "--metrics-port": "0",  # several at once here: the default port serves only one
     }
     return subprocess.Popen(
         [
@@ -425,3 +430,52 @@ def test_two_workers_of_one_group_share_the_partitions_and_miss_nothing(kafka_se
     assert set(by_worker) == set(names)
     learned = sum(_processed_in(tmp_path / f"{name}.json") for name in names)
     assert learned >= count  # more only if a rebalance moved a partition mid-way
+
+
+def test_a_running_worker_serves_its_metrics_to_prometheus(kafka_settings, tmp_path):
+    topics = Topics(kafka_settings)
+    rng = np.random.default_rng(1)
+    sent = []
+    for i in range(2000):
+        source = "ab"[i % 2]
+        record, _ = _blob_record(i, source, rng)
+        sent.append((topics.records[source], None, orjson.dumps(record), _NOW_MS + i))
+    sent.append((topics.records["b"], None, b"{broken", _NOW_MS + 5000))
+    _send(kafka_settings, sent)
+    port = free_port()
+    done: dict = {}
+
+    def work() -> None:
+        done["result"] = worker.run(
+            kafka_settings,
+            SchemaRegistry(unknown_sources="infer"),
+            tmp_path / "worker.json",
+            topics=topics.pattern,
+            group_id=topics.group,
+            names=topics.names,
+            idle_s=6,
+            checkpoint_every_s=0.5,
+            metrics_port=port,
+        )
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        _wait_for_checkpoint(tmp_path / "worker.json", len(sent))
+        time.sleep(1.0)  # the checkpoint after the last commit sets the consumer lag
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    finally:
+        thread.join(timeout=60)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text.decode())
+        for s in family.samples
+    }
+    assert samples[("sgm_records_total", (("source", "a"),))] == 1000
+    assert samples[("sgm_records_total", (("source", "b"),))] == 1000
+    assert samples[("sgm_deadletter_total", (("reason", "not_json"),))] == 1
+    assert samples[("sgm_event_lag_seconds_count", ())] == 2000
+    lags = {k: v for k, v in samples.items() if k[0] == "sgm_consumer_lag_records"}
+    assert len(lags) == 6 and sum(lags.values()) == 0  # every partition caught up, committed
+    assert samples[("sgm_neurons", ())] > 0
+    assert done["result"].processed == len(sent)
