@@ -1,13 +1,15 @@
 # Two entry points for a fresh machine: `make demo` and `make test`. Each installs what is
-# missing first (virtualenv, Python dependencies, the Kafka broker jars), then runs.
+# missing first (virtualenv, Python dependencies, the Kafka broker jars; for the tests also the
+# Prometheus server), then runs.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TIMED  := .ci/timed
 DEPS   := $(VENV)/.deps-installed
 JARS   := .cache/kafka/libs/.resolved
+PROM   := .cache/prometheus/usr/bin/prometheus
 
-.PHONY: all install demo test lint format kafka-jars numba-cache clean
+.PHONY: all install demo test lint format kafka-jars prometheus numba-cache clean
 
 all: test
 
@@ -25,6 +27,15 @@ $(JARS): deploy/kafka/pom.xml
 	@$(TIMED) kafka-jars mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.cache/kafka/libs
 	@touch $@
+
+# The Prometheus server the tests scrape the worker with: Debian's package, unpacked here (no
+# root needed once the package lists are there; on a fresh machine they are fetched first).
+$(PROM):
+	@command -v apt-get >/dev/null || { echo "apt-get not found: unpack a Prometheus 2.x release so that $(PROM) exists"; exit 1; }
+	@mkdir -p .cache/prometheus
+	@$(TIMED) prometheus sh -c 'cd .cache/prometheus && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; } && dpkg-deb -x prometheus_*.deb . && rm prometheus_*.deb'
+
+prometheus: $(PROM)
 
 install: $(DEPS) $(JARS) numba-cache
 
@@ -49,7 +60,7 @@ format: $(DEPS)
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 # pytest exits 5 when it collects no test; make treats that, like any non-zero exit, as failure.
-test: install lint
+test: install $(PROM) lint
 	@$(TIMED) tests $(BIN)/pytest
 
 clean:

@@ -1,13 +1,16 @@
-"""The long-running worker against the real broker: outputs, dead letters, crashes, order."""
+"""The long-running worker against the real broker: outputs, dead letters, crashes, order,
+and its metrics scraped by a real Prometheus server."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -479,3 +482,84 @@ def test_a_running_worker_serves_its_metrics_to_prometheus(kafka_settings, tmp_p
     assert len(lags) == 6 and sum(lags.values()) == 0  # every partition caught up, committed
     assert samples[("sgm_neurons", ())] > 0
     assert done["result"].processed == len(sent)
+
+
+PROMETHEUS = REPO / ".cache" / "prometheus" / "usr" / "bin" / "prometheus"
+
+
+def _query(port: int, expr: str) -> list:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())["data"]["result"]
+
+
+def _until(port: int, expr: str, ok, timeout_s: float = 30.0) -> list:
+    deadline = time.monotonic() + timeout_s
+    result: list = []
+    while time.monotonic() < deadline:
+        try:
+            result = _query(port, expr)
+        except OSError:  # the server is still starting
+            result = []
+        if ok(result):
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"{expr}: {result}")
+
+
+def test_prometheus_scrapes_a_worker(kafka_settings, tmp_path):
+    assert PROMETHEUS.exists(), f"{PROMETHEUS} is missing: `make prometheus` unpacks it"
+    topics = Topics(kafka_settings)
+    rng = np.random.default_rng(2)
+    records = [_blob_record(i, "ab"[i % 2], rng)[0] for i in range(1500)]
+    _send(
+        kafka_settings,
+        [(topics.records[r["source"]], None, orjson.dumps(r), _NOW_MS) for r in records],
+    )
+    metrics_port, prometheus_port = free_port(), free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: sgmstream-workers\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{metrics_port}']}}]\n"
+    )
+    server = subprocess.Popen(
+        [
+            str(PROMETHEUS),
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run = threading.Thread(
+        target=worker.run,
+        args=(kafka_settings, SchemaRegistry(unknown_sources="infer"), tmp_path / "w.json"),
+        kwargs={
+            "topics": topics.pattern,
+            "group_id": topics.group,
+            "names": topics.names,
+            "idle_s": 8,
+            "checkpoint_every_s": 0.5,
+            "metrics_port": metrics_port,
+        },
+    )
+    run.start()
+    try:
+        up = _until(prometheus_port, "up", lambda r: r and r[0]["value"][1] == "1")
+        assert up[0]["metric"]["job"] == "sgmstream-workers"
+        done = _until(
+            prometheus_port,
+            "sum(sgm_records_total)",
+            lambda r: r and float(r[0]["value"][1]) == len(records),
+        )
+        assert done
+        lag = _until(prometheus_port, "sum(sgm_consumer_lag_records)", lambda r: bool(r))
+        assert float(lag[0]["value"][1]) >= 0
+        neurons = _query(prometheus_port, "sgm_neurons")
+        assert float(neurons[0]["value"][1]) > 0
+    finally:
+        run.join(timeout=60)
+        server.terminate()
+        server.wait(timeout=30)
