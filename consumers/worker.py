@@ -159,14 +159,15 @@ def run(
     path = Path(checkpoint)
     result = WorkerResult(name or f"{socket.gethostname()}-{os.getpid()}")
     static = {"group_instance_id": name} if name else {}
-    with checkpoints.lock(path), _signals_stop(stop), _serving(metrics_port) as metrics:
-        if metrics_port and progress is not None:
-            progress.write(f"worker: metrics on http://0.0.0.0:{metrics_port}/metrics\n")
+    with checkpoints.lock(path), _signals_stop(stop):
         state = _resume(path, registry, seed, progress)
         result.resumed_at = state.processed
-        _Loop(settings, state, path, names, result, metrics, progress).run(
-            pattern, group_id, start, batch_size, checkpoint_every_s, stop, static
-        )
+        with _serving(metrics_port) as metrics:
+            if metrics_port and progress is not None:
+                progress.write(f"worker: metrics on http://0.0.0.0:{metrics_port}/metrics\n")
+            _Loop(settings, state, path, names, result, metrics, progress).run(
+                pattern, group_id, start, batch_size, checkpoint_every_s, stop, static
+            )
     return result
 
 
