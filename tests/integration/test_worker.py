@@ -92,6 +92,20 @@ def _read(kafka_settings, topic: str, expected: int = 1, timeout_s: float = 30.0
     return out
 
 
+def _run(kafka_settings, topics: Topics, checkpoint: Path, registry=None, **options):
+    """The worker, in this process, on the test's topics (every source accepted by default)."""
+    registry = registry or SchemaRegistry(unknown_sources="infer")
+    return worker.run(
+        kafka_settings,
+        registry,
+        checkpoint,
+        topics=topics.pattern,
+        group_id=topics.group,
+        names=topics.names,
+        **options,
+    )
+
+
 def _blob_record(i: int, source: str, rng) -> tuple[dict, int]:
     label = i % 3
     centre = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])[label]
@@ -164,16 +178,7 @@ def test_worker_assigns_every_record_and_dead_letters_bad_input_untouched(kafka_
         sent.append((topics.records["a"], key, value, _NOW_MS + 5000 + j))
     _send(kafka_settings, sent)
 
-    result = worker.run(
-        kafka_settings,
-        SchemaRegistry(unknown_sources="infer"),
-        tmp_path / "worker.json",
-        topics=topics.pattern,
-        group_id=topics.group,
-        names=topics.names,
-        count=len(sent),
-        name="w1",
-    )
+    result = _run(kafka_settings, topics, tmp_path / "worker.json", count=len(sent), name="w1")
     assert result.processed == len(sent), result.describe()
     assert dict(result.rejected) == {reason: 1 for _, _, reason in bad}
 
@@ -366,16 +371,8 @@ def test_a_backlog_is_learned_in_event_time_order_across_partitions(kafka_settin
     count = 20_000
     stream = _synthetic(kafka_settings, topics, count)
 
-    result = worker.run(
-        kafka_settings,
-        SchemaRegistry.load(SYNTHETIC_SCHEMAS),
-        tmp_path / "worker.json",
-        topics=topics.pattern,
-        group_id=topics.group,
-        names=topics.names,
-        count=count,
-        name="backlog",
-    )
+    schemas = SchemaRegistry.load(SYNTHETIC_SCHEMAS)
+    result = _run(kafka_settings, topics, tmp_path / "worker.json", schemas, count=count)
     assignments, _ = _documents(_read(kafka_settings, topics.names.assignments))
     labels = [r.label for r in stream]
     live = adjusted_rand_score(labels, [assignments[r.id][0]["cluster"] for r in stream])
@@ -449,13 +446,10 @@ def test_a_running_worker_serves_its_metrics_to_prometheus(kafka_settings, tmp_p
     done: dict = {}
 
     def work() -> None:
-        done["result"] = worker.run(
+        done["result"] = _run(
             kafka_settings,
-            SchemaRegistry(unknown_sources="infer"),
+            topics,
             tmp_path / "worker.json",
-            topics=topics.pattern,
-            group_id=topics.group,
-            names=topics.names,
             idle_s=6,
             checkpoint_every_s=0.5,
             metrics_port=port,
@@ -534,16 +528,9 @@ def test_prometheus_scrapes_a_worker(kafka_settings, tmp_path):
         stderr=subprocess.DEVNULL,
     )
     run = threading.Thread(
-        target=worker.run,
-        args=(kafka_settings, SchemaRegistry(unknown_sources="infer"), tmp_path / "w.json"),
-        kwargs={
-            "topics": topics.pattern,
-            "group_id": topics.group,
-            "names": topics.names,
-            "idle_s": 8,
-            "checkpoint_every_s": 0.5,
-            "metrics_port": metrics_port,
-        },
+        target=_run,
+        args=(kafka_settings, topics, tmp_path / "w.json"),
+        kwargs={"idle_s": 8, "checkpoint_every_s": 0.5, "metrics_port": metrics_port},
     )
     run.start()
     try:
