@@ -88,6 +88,8 @@ class WorkerMetrics:
             self.records.labels(source=source).inc(n)
         for _, rejection in outcome.rejected:
             self.deadletter.labels(reason=str(rejection.reason)).inc()
+        # One observation per record (the client has no bulk form): about 2 us each, a few
+        # per cent of what the worker spends on a record.
         for record in outcome.records:
             self.event_lag.observe(max(0.0, now - record.event_time / 1000.0))
         self._source_of.update(
