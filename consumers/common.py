@@ -7,10 +7,18 @@ import time
 
 from stream.exceptions import ConfigError
 
-__all__ = ["POLL_S", "Stop", "topic_pattern"]
+__all__ = ["METADATA_MAX_AGE_MS", "POLL_S", "Stop", "check_start", "topic_pattern"]
 
 # How long one poll waits for messages: short enough that a stop is noticed at once.
 POLL_S = 0.2
+# Pattern subscriptions see new topics only when metadata refreshes (5 min by default).
+METADATA_MAX_AGE_MS = 3000
+
+
+def check_start(start: str) -> None:
+    """``--from``: where a consumer without committed offsets starts."""
+    if start not in ("earliest", "latest"):
+        raise ConfigError(f"--from must be earliest or latest, got {start!r}")
 
 
 def topic_pattern(text: str) -> re.Pattern[str]:

@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
-from consumers.common import Stop, topic_pattern
-from stream.exceptions import ConfigError
+from consumers.common import METADATA_MAX_AGE_MS, Stop, check_start, topic_pattern
 from stream.progress import ProgressLine, human_bytes
 from stream.recording import RecordingWriter
 from stream.settings import KafkaSettings
@@ -41,8 +40,6 @@ from stream.source import Message
 __all__ = ["RecordResult", "run"]
 
 _MAX_POLL_RECORDS = 2000
-# Pattern subscriptions see new topics only when metadata refreshes (5 min by default).
-_METADATA_MAX_AGE_MS = 3000
 
 
 @dataclass
@@ -88,8 +85,7 @@ def run(
 
     Progress and the summary go to ``progress`` (the CLI passes stderr; ``None``: silent).
     """
-    if start not in ("earliest", "latest"):
-        raise ConfigError(f"--from must be earliest or latest, got {start!r}")
+    check_start(start)
     pattern = topic_pattern(topics)
     stop = Stop(duration_s, count, idle_s)
     from stream.clients import consumer
@@ -98,7 +94,7 @@ def run(
         settings,
         group_id=group_id,
         auto_offset_reset=start,
-        metadata_max_age_ms=_METADATA_MAX_AGE_MS,
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     result = RecordResult(Path(out))
     line = ProgressLine(progress)

@@ -73,7 +73,7 @@ import numpy as np
 from kafka import ConsumerRebalanceListener
 
 from consumers.alignment import EventTimeAligner
-from consumers.common import Stop, topic_pattern
+from consumers.common import METADATA_MAX_AGE_MS, Stop, check_start, topic_pattern
 from models.cluster import SelfGrowthMap
 from stream import checkpoint as checkpoints
 from stream.exceptions import BrokerError, ConfigError
@@ -87,8 +87,6 @@ from stream.source import KafkaSource
 
 __all__ = ["WorkerResult", "run"]
 
-# Pattern subscriptions see new topics only when metadata refreshes (5 min by default).
-_METADATA_MAX_AGE_MS = 3000
 _FLUSH_TIMEOUT_S = 30.0
 # Small fetches per partition, so that a backlog arrives from every partition at once, in
 # pieces the aligner can interleave; and polls that drain what the client has fetched.
@@ -147,8 +145,7 @@ def run(
     With ``metrics_port`` it serves its Prometheus metrics (:mod:`stream.metrics`) on
     ``http://0.0.0.0:<port>/metrics`` while it runs.
     """
-    if start not in ("earliest", "latest"):
-        raise ConfigError(f"--from must be earliest or latest, got {start!r}")
+    check_start(start)
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     if checkpoint_every_s <= 0:
@@ -232,7 +229,7 @@ class _Loop:
             self.settings,
             group_id=group_id,
             auto_offset_reset=start,
-            metadata_max_age_ms=_METADATA_MAX_AGE_MS,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
             max_partition_fetch_bytes=_PARTITION_FETCH_BYTES,
             **static,
         )
@@ -249,9 +246,9 @@ class _Loop:
                 fetched = source.poll(max_records=_POLL_RECORDS, timeout_s=stop.poll_timeout_s())
                 polled_at = time.monotonic()
                 if fetched and first is None:
-                    first = time.monotonic()
+                    first = polled_at
                 if fetched or len(self.aligner) or not self.owned.partitions:
-                    stop.last_message = time.monotonic()  # idle: nothing to do, yet partitions
+                    stop.last_message = polled_at  # idle: nothing to do, yet partitions
                 messages = self._align(reader, source, fetched, limit)
                 if messages:
                     self._process(messages, polled_at)
@@ -369,11 +366,11 @@ class _Loop:
         total = self.state.processed + self.result.processed
         checkpoints.save(self.path, self.pipeline, learned, processed=total)
         self.result.checkpoints += 1
-        owned = {tp: offset for tp, offset in self.pending.items() if tp in self.owned.partitions}
-        if owned:
-            self._commit(source, owned)
-        self.state.offsets, self.pending = learned, {}
         owned = set(self.owned.partitions)
+        mine = {key: offset for key, offset in self.pending.items() if key in owned}
+        if mine:
+            self._commit(source, mine)
+        self.state.offsets, self.pending = learned, {}
         for key in owned - set(self.committed):  # committed before this worker owned it
             self.committed[key] = source.committed_offset(*key) or 0
         self.metrics.lag(self._ends(source, owned), self.committed)
@@ -402,7 +399,7 @@ class _Loop:
         return (
             f"worker {self.result.processed:,} messages {rate:,.0f}/s, "
             f"{sum(self.result.rejected.values()):,} dead-lettered, {model.n_clusters} clusters "
-            f"on {model.n_neurons} neurons, {self.result.drift_events} drift events, "
+            f"on {model.n_neurons} neurons, {counted(self.result.drift_events, 'drift event')}, "
             f"{len(self.owned.partitions)} partitions, {elapsed:.0f} s"
         )
 
