@@ -3,6 +3,7 @@ and its metrics scraped by a real Prometheus server."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -298,14 +299,22 @@ def _processed_in(checkpoint: Path) -> int:
         return 0
 
 
-def _wait_for_checkpoint(checkpoint: Path, at_least: int, timeout_s: float = 60.0) -> int:
+def _eventually(read, ok, what: str, timeout_s: float = 60.0, every_s: float = 0.1):
+    """``read()`` again and again until ``ok`` of its value; that value, or an AssertionError
+    naming ``what`` and the last value."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        processed = _processed_in(checkpoint)
-        if processed >= at_least:
-            return processed
-        time.sleep(0.05)
-    raise AssertionError(f"no checkpoint with {at_least} records within {timeout_s} s")
+    while True:
+        value = read()
+        if ok(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not within {timeout_s} s (last: {value!r})")
+        time.sleep(every_s)
+
+
+def _wait_for_checkpoint(checkpoint: Path, at_least: int) -> int:
+    read = functools.partial(_processed_in, checkpoint)
+    return _eventually(read, lambda n: n >= at_least, f"a checkpoint of {at_least} records")
 
 
 SOURCES = ("sensors", "payments", "weblogs")
@@ -389,21 +398,22 @@ def test_a_backlog_is_learned_in_event_time_order_across_partitions(kafka_settin
     assert result.drift_events <= len(offline.drift_events) + 1
 
 
-def _wait_for_members(kafka_settings, group: str, members: int, timeout_s: float = 60.0) -> None:
+def _wait_for_members(kafka_settings, group: str, members: int) -> None:
     admin = admin_client(kafka_settings)
+
+    def describe() -> dict:
+        try:
+            return admin.describe_groups([group])[group]
+        except KafkaError:  # no coordinator before the first member joins
+            return {"group_state": "", "members": []}
+
+    def stable(group: dict) -> bool:
+        return group["group_state"] == "Stable" and len(group["members"]) == members
+
     try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                described = admin.describe_groups([group])[group]
-            except KafkaError:  # no coordinator before the first member joins
-                described = {"group_state": "", "members": []}
-            if described["group_state"] == "Stable" and len(described["members"]) == members:
-                return
-            time.sleep(0.2)
+        _eventually(describe, stable, f"{members} stable members", every_s=0.2)
     finally:
         admin.close()
-    raise AssertionError(f"group {group} never had {members} stable members")
 
 
 def test_two_workers_of_one_group_share_the_partitions_and_miss_nothing(kafka_settings, tmp_path):
@@ -487,18 +497,14 @@ def _query(port: int, expr: str) -> list:
         return json.loads(response.read())["data"]["result"]
 
 
-def _until(port: int, expr: str, ok, timeout_s: float = 30.0) -> list:
-    deadline = time.monotonic() + timeout_s
-    result: list = []
-    while time.monotonic() < deadline:
+def _until(port: int, expr: str, ok) -> list:
+    def query() -> list:
         try:
-            result = _query(port, expr)
+            return _query(port, expr)
         except OSError:  # the server is still starting
-            result = []
-        if ok(result):
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"{expr}: {result}")
+            return []
+
+    return _eventually(query, ok, expr, timeout_s=30.0, every_s=0.5)
 
 
 def test_prometheus_scrapes_a_worker(kafka_settings, tmp_path):
